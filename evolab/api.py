@@ -1,0 +1,82 @@
+"""The REST API under /api/v1/: one NinjaAPI, one router per app, one error format.
+
+Every error body is `{"code": <stable code>, "message": <text>}`, plus `field` (or
+`errors`, one per field) when input was at fault.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+from ninja.security import HttpBearer, django_auth
+
+from evolab.core.errors import DomainError
+from evolab.evals.api import router as evals_router
+from evolab.harnesses.api import router as harnesses_router
+from evolab.projects.actions import token_authenticate
+from evolab.projects.api import router as projects_router
+
+
+class BearerTokenAuth(HttpBearer):
+    """Personal API tokens (`Authorization: Bearer evl_…`) for scripts and CI; no CSRF needed."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> AbstractBaseUser | None:
+        user = token_authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="evolab API",
+    version="1",
+    urls_namespace="api",
+    # Bearer first: a request carrying a token never falls back to its cookies.
+    auth=[BearerTokenAuth(), django_auth],
+)
+api.add_router("/projects", projects_router)
+api.add_router("/projects", harnesses_router)
+api.add_router("/projects", evals_router)
+
+
+def _error(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return _error(request, exc.status, exc.as_dict())
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, {"code": "not_found", "message": str(exc) or "Not found"})
+
+
+@api.exception_handler(PermissionDenied)
+def on_forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return _error(request, 403, {"code": "forbidden", "message": str(exc) or "Forbidden"})
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, {"code": "unauthenticated", "message": "Log in or send a bearer token."})
+
+
+@api.exception_handler(ValidationError)
+def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"field": ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "payload")), "message": error.get("msg", "")}
+        for error in exc.errors
+    ]
+    first = errors[0] if errors else {"field": "", "message": "invalid input"}
+    return _error(
+        request,
+        422,
+        {"code": "invalid", "message": f"{first['field']}: {first['message']}", "field": first["field"], "errors": errors},
+    )

@@ -1,0 +1,293 @@
+"""Every state change of projects, memberships, backends and API tokens.
+
+Each function performs one change atomically and records it in the audit log. Callers
+(views, API operations, commands) have already checked the actor's role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from evolab.core.actions import audit_record
+from evolab.core.errors import Conflict, ValidationFailed
+from evolab.projects.models import ApiToken, Backend, BackendFamily, BackendKind, Membership, Project, Role
+
+TOKEN_PREFIX = "evl_"
+# Writing last_used_at on every request would turn each read into a write; a minute's
+# resolution is enough to tell a live token from a forgotten one.
+TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def project_create(*, actor: AbstractBaseUser, name: str, slug: str = "", description: str = "") -> Project:
+    slug = slugify(slug or name)[:50]
+    if not slug:
+        raise ValidationFailed("A project needs a name made of letters or digits.", field="name")
+    with transaction.atomic():
+        if Project.objects.filter(slug=slug).exists():
+            raise Conflict(f"The slug '{slug}' is taken.", field="slug")
+        project = Project.objects.create(slug=slug, name=name.strip(), description=description)
+        Membership.objects.create(project=project, user=actor, role=Role.OWNER)
+        audit_record(
+            actor=actor,
+            project_id=project.pk,
+            action="project.create",
+            object_type="project",
+            object_id=project.pk,
+            object_label=project.slug,
+            after={"name": project.name},
+        )
+    return project
+
+
+def project_update(*, actor: AbstractBaseUser, project: Project, name: str, description: str) -> Project:
+    before = {"name": project.name, "description": project.description}
+    with transaction.atomic():
+        project.name = name.strip() or project.name
+        project.description = description
+        project.save(update_fields=["name", "description"])
+        audit_record(
+            actor=actor,
+            project_id=project.pk,
+            action="project.update",
+            object_type="project",
+            object_id=project.pk,
+            object_label=project.slug,
+            before=before,
+            after={"name": project.name, "description": project.description},
+        )
+    return project
+
+
+def _membership_label(membership: Membership) -> str:
+    return membership.user.get_username()
+
+
+def membership_add(*, actor: AbstractBaseUser, project: Project, username: str, role: Role) -> Membership:
+    user = get_user_model().objects.filter(username=username.strip()).first()
+    if user is None:
+        raise ValidationFailed(f"No user is called '{username}'.", field="username")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(project=project, user=user, role=role)
+            audit_record(
+                actor=actor,
+                project_id=project.pk,
+                action="membership.add",
+                object_type="membership",
+                object_id=membership.pk,
+                object_label=user.get_username(),
+                after={"role": Role(role).label},
+            )
+    except IntegrityError:
+        raise Conflict(f"{user.get_username()} is already a member.", field="username") from None
+    return membership
+
+
+def _owners_left_after(project: Project, membership: Membership) -> int:
+    return project.memberships.filter(role=Role.OWNER).exclude(pk=membership.pk).count()
+
+
+def membership_change_role(*, actor: AbstractBaseUser, membership: Membership, role: Role) -> Membership:
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("user", "project").get(pk=membership.pk)
+        before = Role(membership.role).label
+        if membership.role == Role.OWNER and role != Role.OWNER and _owners_left_after(membership.project, membership) == 0:
+            raise Conflict("A project keeps at least one owner.", field="role")
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit_record(
+            actor=actor,
+            project_id=membership.project_id,
+            action="membership.role",
+            object_type="membership",
+            object_id=membership.pk,
+            object_label=_membership_label(membership),
+            before={"role": before},
+            after={"role": Role(role).label},
+        )
+    return membership
+
+
+def membership_remove(*, actor: AbstractBaseUser, membership: Membership) -> None:
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("user", "project").get(pk=membership.pk)
+        if membership.role == Role.OWNER and _owners_left_after(membership.project, membership) == 0:
+            raise Conflict("A project keeps at least one owner.", field="role")
+        audit_record(
+            actor=actor,
+            project_id=membership.project_id,
+            action="membership.remove",
+            object_type="membership",
+            object_id=membership.pk,
+            object_label=_membership_label(membership),
+            before={"role": Role(membership.role).label},
+        )
+        membership.delete()
+
+
+@dataclass(frozen=True)
+class BackendFields:
+    name: str
+    kind: str
+    family: str
+    base_url: str
+    model: str
+    api_key_env: str = ""
+    default_params: dict[str, Any] | None = None
+    max_concurrency: int = 8
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    price_in_per_m: Decimal = Decimal(0)
+    price_out_per_m: Decimal = Decimal(0)
+
+
+def _backend_summary(backend: Backend) -> dict[str, Any]:
+    return {
+        "name": backend.name,
+        "kind": backend.kind,
+        "family": backend.family,
+        "base_url": backend.base_url,
+        "model": backend.model,
+        "api_key_env": backend.api_key_env,
+        "default_params": backend.default_params,
+        "max_concurrency": backend.max_concurrency,
+        "requests_per_minute": backend.requests_per_minute,
+        "tokens_per_minute": backend.tokens_per_minute,
+        "price_in_per_m": str(backend.price_in_per_m),
+        "price_out_per_m": str(backend.price_out_per_m),
+    }
+
+
+def _check_backend_fields(fields: BackendFields) -> None:
+    if fields.kind not in BackendKind.values:
+        raise ValidationFailed(f"Unknown backend kind '{fields.kind}'.", field="kind")
+    if fields.family not in BackendFamily.values:
+        raise ValidationFailed(f"Unknown backend family '{fields.family}'.", field="family")
+    if fields.api_key_env and not fields.api_key_env.replace("_", "").isalnum():
+        # A key pasted here by mistake must not be stored: only variable names are allowed.
+        raise ValidationFailed(
+            "Give the NAME of the environment variable that holds the key (letters, digits, _), never the key.",
+            field="api_key_env",
+        )
+    if fields.max_concurrency < 1:
+        raise ValidationFailed("max_concurrency must be at least 1.", field="max_concurrency")
+    if fields.price_in_per_m < 0 or fields.price_out_per_m < 0:
+        raise ValidationFailed("Prices cannot be negative.", field="price_in_per_m")
+    temperature = (fields.default_params or {}).get("temperature")
+    if fields.family == BackendFamily.MINIMAX and temperature is not None and not 0 < float(temperature) <= 1:
+        raise ValidationFailed("MiniMax M2 models accept temperature in (0, 1].", field="default_params.temperature")
+
+
+def _apply_backend_fields(backend: Backend, fields: BackendFields) -> None:
+    backend.name = fields.name.strip()
+    backend.kind = fields.kind
+    backend.family = fields.family
+    backend.base_url = fields.base_url
+    backend.model = fields.model
+    backend.api_key_env = fields.api_key_env
+    backend.default_params = fields.default_params or {}
+    backend.max_concurrency = fields.max_concurrency
+    backend.requests_per_minute = fields.requests_per_minute
+    backend.tokens_per_minute = fields.tokens_per_minute
+    backend.price_in_per_m = fields.price_in_per_m
+    backend.price_out_per_m = fields.price_out_per_m
+
+
+def backend_create(*, actor: AbstractBaseUser, project: Project, fields: BackendFields) -> Backend:
+    _check_backend_fields(fields)
+    backend = Backend(project=project)
+    _apply_backend_fields(backend, fields)
+    try:
+        with transaction.atomic():
+            backend.save()
+            audit_record(
+                actor=actor,
+                project_id=project.pk,
+                action="backend.create",
+                object_type="backend",
+                object_id=backend.pk,
+                object_label=backend.name,
+                after=_backend_summary(backend),
+            )
+    except IntegrityError:
+        raise Conflict(f"A backend named '{fields.name}' exists.", field="name") from None
+    return backend
+
+
+def backend_update(*, actor: AbstractBaseUser, backend: Backend, fields: BackendFields) -> Backend:
+    _check_backend_fields(fields)
+    before = _backend_summary(backend)
+    _apply_backend_fields(backend, fields)
+    try:
+        with transaction.atomic():
+            backend.save()
+            audit_record(
+                actor=actor,
+                project_id=backend.project_id,
+                action="backend.update",
+                object_type="backend",
+                object_id=backend.pk,
+                object_label=backend.name,
+                before=before,
+                after=_backend_summary(backend),
+            )
+    except IntegrityError:
+        raise Conflict(f"A backend named '{fields.name}' exists.", field="name") from None
+    return backend
+
+
+def backend_delete(*, actor: AbstractBaseUser, backend: Backend) -> None:
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            project_id=backend.project_id,
+            action="backend.delete",
+            object_type="backend",
+            object_id=backend.pk,
+            object_label=backend.name,
+            before=_backend_summary(backend),
+        )
+        backend.delete()
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+    """Create a token; the raw value is returned once and never stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name.strip() or "token", prefix=raw[: len(TOKEN_PREFIX) + 6], token_hash=_hash_token(raw)
+    )
+    return token, raw
+
+
+def token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def token_authenticate(raw: str) -> AbstractBaseUser | None:
+    """The active user behind a bearer token, or None; records when it was last used."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,0 +1,185 @@
+"""Projects, members, backends and the audit log over the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import Http404, HttpRequest
+from ninja import Router, Schema
+from pydantic import Field
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from evolab.core.selectors import audit_events_for_project
+from evolab.projects import actions
+from evolab.projects.models import Backend, Membership, Role
+from evolab.projects.schemas import BackendIn, BackendOut, MemberIn, MemberOut, MemberRoleIn, ProjectIn, ProjectOut
+from evolab.projects.selectors import backends_of, get_backend, get_project_for, members_of, projects_for_user, role_of
+
+router = Router(tags=["projects"])
+
+
+def _role(label: str) -> Role:
+    return Role[label.upper()]
+
+
+def _project_out(project: Any, role: Role) -> dict[str, Any]:
+    return {
+        "slug": project.slug,
+        "name": project.name,
+        "description": project.description,
+        "role": role.label,
+        "created_at": project.created_at,
+    }
+
+
+def _member_out(membership: Membership) -> dict[str, Any]:
+    return {
+        "username": membership.user.get_username(),
+        "role": Role(membership.role).label,
+        "created_at": membership.created_at,
+    }
+
+
+def _backend_out(backend: Backend) -> dict[str, Any]:
+    return {
+        "id": backend.pk,
+        "name": backend.name,
+        "kind": backend.kind,
+        "family": backend.family,
+        "simulated": backend.is_simulated,
+        "base_url": backend.base_url,
+        "model": backend.model,
+        "api_key_env": backend.api_key_env,
+        "default_params": backend.default_params,
+        "max_concurrency": backend.max_concurrency,
+        "requests_per_minute": backend.requests_per_minute,
+        "tokens_per_minute": backend.tokens_per_minute,
+        "price_in_per_m": backend.price_in_per_m,
+        "price_out_per_m": backend.price_out_per_m,
+    }
+
+
+@router.get("", response=list[ProjectOut])
+@paginate(LimitOffsetPagination)
+def list_projects(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_project_out(m.project, Role(m.role)) for m in projects_for_user(request.user)]
+
+
+@router.post("", response={201: ProjectOut})
+def create_project(request: HttpRequest, payload: ProjectIn) -> tuple[int, dict[str, Any]]:
+    project = actions.project_create(
+        actor=request.user, name=payload.name, slug=payload.slug, description=payload.description  # type: ignore[arg-type]
+    )
+    return 201, _project_out(project, Role.OWNER)
+
+
+@router.get("/{slug}", response=ProjectOut)
+def get_project(request: HttpRequest, slug: str) -> dict[str, Any]:
+    project = get_project_for(request.user, slug)
+    return _project_out(project, role_of(project))
+
+
+@router.put("/{slug}", response=ProjectOut)
+def update_project(request: HttpRequest, slug: str, payload: ProjectIn) -> dict[str, Any]:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    actions.project_update(actor=request.user, project=project, name=payload.name, description=payload.description)  # type: ignore[arg-type]
+    return _project_out(project, role_of(project))
+
+
+@router.get("/{slug}/members", response=list[MemberOut])
+@paginate(LimitOffsetPagination)
+def list_members(request: HttpRequest, slug: str) -> list[dict[str, Any]]:
+    project = get_project_for(request.user, slug)
+    return [_member_out(m) for m in members_of(project)]
+
+
+def _membership(project: Any, username: str) -> Membership:
+    membership = members_of(project).filter(user__username=username).first()
+    if membership is None:
+        raise Http404("No such member")
+    return membership
+
+
+@router.post("/{slug}/members", response={201: MemberOut})
+def add_member(request: HttpRequest, slug: str, payload: MemberIn) -> tuple[int, dict[str, Any]]:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    membership = actions.membership_add(
+        actor=request.user, project=project, username=payload.username, role=_role(payload.role)  # type: ignore[arg-type]
+    )
+    return 201, _member_out(membership)
+
+
+@router.put("/{slug}/members/{username}", response=MemberOut)
+def change_member_role(request: HttpRequest, slug: str, username: str, payload: MemberRoleIn) -> dict[str, Any]:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    membership = actions.membership_change_role(
+        actor=request.user, membership=_membership(project, username), role=_role(payload.role)  # type: ignore[arg-type]
+    )
+    return _member_out(membership)
+
+
+@router.delete("/{slug}/members/{username}", response={204: None})
+def remove_member(request: HttpRequest, slug: str, username: str) -> tuple[int, None]:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    actions.membership_remove(actor=request.user, membership=_membership(project, username))  # type: ignore[arg-type]
+    return 204, None
+
+
+def _backend_fields(payload: BackendIn) -> actions.BackendFields:
+    return actions.BackendFields(**payload.dict())
+
+
+@router.get("/{slug}/backends", response=list[BackendOut])
+@paginate(LimitOffsetPagination)
+def list_backends(request: HttpRequest, slug: str) -> list[dict[str, Any]]:
+    project = get_project_for(request.user, slug)
+    return [_backend_out(b) for b in backends_of(project)]
+
+
+@router.post("/{slug}/backends", response={201: BackendOut})
+def create_backend(request: HttpRequest, slug: str, payload: BackendIn) -> tuple[int, dict[str, Any]]:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    backend = actions.backend_create(actor=request.user, project=project, fields=_backend_fields(payload))  # type: ignore[arg-type]
+    return 201, _backend_out(backend)
+
+
+@router.get("/{slug}/backends/{backend_id}", response=BackendOut)
+def get_backend_detail(request: HttpRequest, slug: str, backend_id: int) -> dict[str, Any]:
+    project = get_project_for(request.user, slug)
+    return _backend_out(get_backend(project, backend_id))
+
+
+@router.put("/{slug}/backends/{backend_id}", response=BackendOut)
+def update_backend(request: HttpRequest, slug: str, backend_id: int, payload: BackendIn) -> dict[str, Any]:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    backend = actions.backend_update(
+        actor=request.user, backend=get_backend(project, backend_id), fields=_backend_fields(payload)  # type: ignore[arg-type]
+    )
+    return _backend_out(backend)
+
+
+@router.delete("/{slug}/backends/{backend_id}", response={204: None})
+def delete_backend(request: HttpRequest, slug: str, backend_id: int) -> tuple[int, None]:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    actions.backend_delete(actor=request.user, backend=get_backend(project, backend_id))  # type: ignore[arg-type]
+    return 204, None
+
+
+class AuditEventOut(Schema):
+    id: int
+    actor: str = Field(alias="actor_label")
+    action: str
+    object_type: str
+    object_id: str
+    object_label: str
+    before: Any
+    after: Any
+    created_at: datetime
+
+
+@router.get("/{slug}/audit", response=list[AuditEventOut])
+@paginate(LimitOffsetPagination)
+def list_audit(request: HttpRequest, slug: str) -> Any:
+    project = get_project_for(request.user, slug)
+    return audit_events_for_project(project.pk)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from evolab.projects.models import Backend, BackendFamily, BackendKind, Role
+
+ASSIGNABLE_ROLES = [(role.label, role.label) for role in sorted(Role, reverse=True)]
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    slug = forms.SlugField(max_length=50, required=False, help_text="Leave empty to derive it from the name.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class ProjectEditForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=ASSIGNABLE_ROLES, initial="viewer")
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ASSIGNABLE_ROLES)
+
+
+class BackendForm(forms.Form):
+    name = forms.CharField(max_length=64)
+    kind = forms.ChoiceField(choices=BackendKind.choices)
+    family = forms.ChoiceField(choices=BackendFamily.choices)
+    base_url = forms.URLField(max_length=300, assume_scheme="https")
+    model = forms.CharField(max_length=128)
+    api_key_env = forms.CharField(
+        max_length=128,
+        required=False,
+        label="API key environment variable",
+        help_text="The NAME of the variable that holds the key on the workers, e.g. MINIMAX_API_KEY. Never the key.",
+    )
+    default_params = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        required=False,
+        initial="{}",
+        help_text='JSON, e.g. {"temperature": 1.0, "top_p": 0.95, "top_k": 40}',
+    )
+    max_concurrency = forms.IntegerField(min_value=1, max_value=1024, initial=8)
+    requests_per_minute = forms.IntegerField(min_value=1, required=False)
+    tokens_per_minute = forms.IntegerField(min_value=1, required=False)
+    price_in_per_m = forms.DecimalField(min_value=0, max_digits=10, decimal_places=4, label="USD per 1M input tokens")
+    price_out_per_m = forms.DecimalField(min_value=0, max_digits=10, decimal_places=4, label="USD per 1M output tokens")
+
+    def clean_default_params(self) -> dict[str, Any]:
+        text = self.cleaned_data.get("default_params") or "{}"
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Give a JSON object of parameter names to values.")
+        return value
+
+    @classmethod
+    def initial_from(cls, backend: Backend) -> dict[str, Any]:
+        return {
+            "name": backend.name,
+            "kind": backend.kind,
+            "family": backend.family,
+            "base_url": backend.base_url,
+            "model": backend.model,
+            "api_key_env": backend.api_key_env,
+            "default_params": json.dumps(backend.default_params),
+            "max_concurrency": backend.max_concurrency,
+            "requests_per_minute": backend.requests_per_minute,
+            "tokens_per_minute": backend.tokens_per_minute,
+            "price_in_per_m": backend.price_in_per_m,
+            "price_out_per_m": backend.price_out_per_m,
+        }
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CI gate'.")

@@ -1,0 +1,211 @@
+"""Pages for projects, members, backends, the audit log and personal API tokens."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from evolab.core.errors import DomainError
+from evolab.core.forms import add_domain_error
+from evolab.core.selectors import audit_events_for_project
+from evolab.projects import actions
+from evolab.projects.forms import BackendForm, MemberAddForm, MemberRoleForm, ProjectEditForm, ProjectForm, TokenForm
+from evolab.projects.models import Membership, Project, Role
+from evolab.projects.presets import PRESETS
+from evolab.projects.selectors import backends_of, get_backend, get_project_for, members_of, projects_for_user, tokens_of
+
+AUDIT_PAGE_SIZE = 50
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_list(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = actions.project_create(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            return redirect("dashboard", slug=project.slug)
+    memberships = projects_for_user(request.user)
+    return render(request, "projects/list.html", {"memberships": memberships, "form": form})
+
+
+def _settings_context(project: Project, **extra: object) -> dict[str, object]:
+    return {
+        "project": project,
+        "members": members_of(project),
+        "add_form": MemberAddForm(),
+        "edit_form": ProjectEditForm(initial={"name": project.name, "description": project.description}),
+        "roles": MemberRoleForm.base_fields["role"].choices,  # type: ignore[attr-defined]
+        **extra,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    if request.method == "POST":
+        edit_form = ProjectEditForm(request.POST)
+        if edit_form.is_valid():
+            actions.project_update(actor=request.user, project=project, **edit_form.cleaned_data)  # type: ignore[arg-type]
+            messages.success(request, "Project saved.")
+            return redirect("projects:settings", slug=project.slug)
+        return render(request, "projects/settings.html", _settings_context(project, edit_form=edit_form))
+    return render(request, "projects/settings.html", _settings_context(project))
+
+
+def _render_members(request: HttpRequest, project: Project, **extra: object) -> HttpResponse:
+    status = 422 if extra.get("error") else 200
+    template = "projects/settings.html#members" if request.htmx else "projects/settings.html"  # type: ignore[attr-defined]
+    return render(request, template, _settings_context(project, **extra), status=status)
+
+
+def _membership(project: Project, membership_id: int) -> Membership:
+    membership = members_of(project).filter(pk=membership_id).first()
+    if membership is None:
+        raise Http404("No such member")
+    return membership
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    form = MemberAddForm(request.POST)
+    if not form.is_valid():
+        return _render_members(request, project, add_form=form, error="Check the form.")
+    try:
+        actions.membership_add(
+            actor=request.user,  # type: ignore[arg-type]
+            project=project,
+            username=form.cleaned_data["username"],
+            role=Role[form.cleaned_data["role"].upper()],
+        )
+    except DomainError as error:
+        add_domain_error(form, error)
+        return _render_members(request, project, add_form=form, error=error.message)
+    return _render_members(request, project)
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    membership = _membership(project, membership_id)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        return _render_members(request, project, error="Choose a role.")
+    try:
+        actions.membership_change_role(
+            actor=request.user, membership=membership, role=Role[form.cleaned_data["role"].upper()]  # type: ignore[arg-type]
+        )
+    except DomainError as error:
+        return _render_members(request, project, error=error.message)
+    return _render_members(request, project)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    membership = _membership(project, membership_id)
+    try:
+        actions.membership_remove(actor=request.user, membership=membership)  # type: ignore[arg-type]
+    except DomainError as error:
+        return _render_members(request, project, error=error.message)
+    if membership.user_id == request.user.pk:
+        return redirect("projects:list")
+    return _render_members(request, project)
+
+
+@login_required
+def backend_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for(request.user, slug)
+    return render(
+        request,
+        "projects/backends.html",
+        {"project": project, "backends": backends_of(project), "presets": PRESETS.values(), "can_edit": project.role >= Role.OWNER},  # type: ignore[attr-defined]
+    )
+
+
+def _backend_fields(form: BackendForm) -> actions.BackendFields:
+    return actions.BackendFields(**form.cleaned_data)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def backend_new(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    preset = PRESETS.get(request.GET.get("preset", ""))
+    initial = {"default_params": "{}", "family": "generic", "kind": "openai_compat"}
+    if preset is not None:
+        initial = BackendForm.initial_from(preset)  # type: ignore[arg-type]
+    form = BackendForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.backend_create(actor=request.user, project=project, fields=_backend_fields(form))  # type: ignore[arg-type]
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            return redirect("projects:backends", slug=project.slug)
+    return render(request, "projects/backend_form.html", {"project": project, "form": form, "preset": preset})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def backend_edit(request: HttpRequest, slug: str, backend_id: int) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    backend = get_backend(project, backend_id)
+    form = BackendForm(request.POST or None, initial=BackendForm.initial_from(backend))
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.backend_update(actor=request.user, backend=backend, fields=_backend_fields(form))  # type: ignore[arg-type]
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            return redirect("projects:backends", slug=project.slug)
+    return render(request, "projects/backend_form.html", {"project": project, "form": form, "backend": backend})
+
+
+@login_required
+@require_POST
+def backend_delete(request: HttpRequest, slug: str, backend_id: int) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    actions.backend_delete(actor=request.user, backend=get_backend(project, backend_id))  # type: ignore[arg-type]
+    return redirect("projects:backends", slug=project.slug)
+
+
+@login_required
+def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for(request.user, slug)
+    page = Paginator(audit_events_for_project(project.pk), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "projects/audit.html", {"project": project, "page": page})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        _, created = actions.token_create(user=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+        form = TokenForm()
+    return render(request, "projects/tokens.html", {"tokens": tokens_of(request.user), "form": form, "created": created})
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = tokens_of(request.user).filter(pk=token_id).first()
+    if token is None:
+        raise Http404("No such token")
+    actions.token_revoke(token=token)
+    messages.success(request, f"Token '{token.name}' revoked.")
+    return redirect("projects:tokens")

@@ -1,0 +1,66 @@
+"""Shared fixtures: named personas around one project, as in healthchecks' tests.
+
+`team.owner`, `team.maintainer`, `team.reviewer`, `team.viewer` are members of
+`team.project`; `team.outsider` is logged-in-able but must see nothing of it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import AbstractBaseUser
+from django.test import Client
+
+from evolab.projects.models import Project, Role
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip a test whose real service is missing; in CI a missing service is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: services must be present)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: object) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@dataclass
+class Team:
+    project: Project
+    owner: AbstractBaseUser
+    maintainer: AbstractBaseUser
+    reviewer: AbstractBaseUser
+    viewer: AbstractBaseUser
+    outsider: AbstractBaseUser
+
+    def client_for(self, persona: str) -> Client:
+        client = Client()
+        if persona != "anonymous":
+            client.force_login(getattr(self, persona))
+        return client
+
+
+@pytest.fixture
+def team(db: None) -> Team:
+    project = ProjectFactory(slug="support-agent", name="Support agent")
+    people = {}
+    for role in (Role.OWNER, Role.MAINTAINER, Role.REVIEWER, Role.VIEWER):
+        user = UserFactory(username=role.label)
+        MembershipFactory(project=project, user=user, role=role)
+        people[role.label] = user
+    outsider = UserFactory(username="outsider")
+    return Team(project=project, outsider=outsider, **people)
+
+
+@pytest.fixture
+def owner_client(team: Team) -> Client:
+    return team.client_for("owner")
