@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -67,11 +67,11 @@ def list_projects(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("", response={201: ProjectOut})
-def create_project(request: HttpRequest, payload: ProjectIn) -> tuple[int, dict[str, Any]]:
+def create_project(request: HttpRequest, payload: ProjectIn) -> Status[Any]:
     project = actions.project_create(
         actor=request.user, name=payload.name, slug=payload.slug, description=payload.description  # type: ignore[arg-type]
     )
-    return 201, _project_out(project, Role.OWNER)
+    return Status(201, _project_out(project, Role.OWNER))
 
 
 @router.get("/{slug}", response=ProjectOut)
@@ -102,12 +102,12 @@ def _membership(project: Any, username: str) -> Membership:
 
 
 @router.post("/{slug}/members", response={201: MemberOut})
-def add_member(request: HttpRequest, slug: str, payload: MemberIn) -> tuple[int, dict[str, Any]]:
+def add_member(request: HttpRequest, slug: str, payload: MemberIn) -> Status[Any]:
     project = get_project_for(request.user, slug, Role.OWNER)
     membership = actions.membership_add(
         actor=request.user, project=project, username=payload.username, role=_role(payload.role)  # type: ignore[arg-type]
     )
-    return 201, _member_out(membership)
+    return Status(201, _member_out(membership))
 
 
 @router.put("/{slug}/members/{username}", response=MemberOut)
@@ -120,10 +120,10 @@ def change_member_role(request: HttpRequest, slug: str, username: str, payload: 
 
 
 @router.delete("/{slug}/members/{username}", response={204: None})
-def remove_member(request: HttpRequest, slug: str, username: str) -> tuple[int, None]:
+def remove_member(request: HttpRequest, slug: str, username: str) -> Status[Any]:
     project = get_project_for(request.user, slug, Role.OWNER)
     actions.membership_remove(actor=request.user, membership=_membership(project, username))  # type: ignore[arg-type]
-    return 204, None
+    return Status(204, None)
 
 
 def _backend_fields(payload: BackendIn) -> actions.BackendFields:
@@ -138,10 +138,10 @@ def list_backends(request: HttpRequest, slug: str) -> list[dict[str, Any]]:
 
 
 @router.post("/{slug}/backends", response={201: BackendOut})
-def create_backend(request: HttpRequest, slug: str, payload: BackendIn) -> tuple[int, dict[str, Any]]:
+def create_backend(request: HttpRequest, slug: str, payload: BackendIn) -> Status[Any]:
     project = get_project_for(request.user, slug, Role.OWNER)
     backend = actions.backend_create(actor=request.user, project=project, fields=_backend_fields(payload))  # type: ignore[arg-type]
-    return 201, _backend_out(backend)
+    return Status(201, _backend_out(backend))
 
 
 @router.get("/{slug}/backends/{backend_id}", response=BackendOut)
@@ -160,10 +160,10 @@ def update_backend(request: HttpRequest, slug: str, backend_id: int, payload: Ba
 
 
 @router.delete("/{slug}/backends/{backend_id}", response={204: None})
-def delete_backend(request: HttpRequest, slug: str, backend_id: int) -> tuple[int, None]:
+def delete_backend(request: HttpRequest, slug: str, backend_id: int) -> Status[Any]:
     project = get_project_for(request.user, slug, Role.OWNER)
     actions.backend_delete(actor=request.user, backend=get_backend(project, backend_id))  # type: ignore[arg-type]
-    return 204, None
+    return Status(204, None)
 
 
 class AuditEventOut(Schema):
