@@ -1,3 +1,3 @@
-from evolab.celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""evolab. Kept empty on purpose: `evolab.engine` and `evolab.backends` must import
+without pulling in Django or Celery. The Celery app is loaded by `evolab.core` at
+Django start-up (see CoreConfig.ready)."""

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "evolab.projects",
     "evolab.harnesses",
     "evolab.evals",
+    "evolab.demo",
 ]
 
 MIDDLEWARE = [

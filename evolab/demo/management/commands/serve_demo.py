@@ -30,7 +30,7 @@ class Command(BaseCommand):
         simulator_port = SIMULATOR_URL.rsplit(":", 1)[1].split("/")[0]
         commands = {
             "simulator": [python, "manage.py", "simulator", "--host", "127.0.0.1", "--port", simulator_port],
-            "worker": [python, "-m", "celery", "-A", "evolab", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            "worker": [python, "-m", "celery", "-A", "evolab.celery", "worker", "--loglevel", "INFO", "--concurrency", "2"],
             "web": [python, "-m", "uvicorn", "evolab.asgi:application", "--host", host, "--port", str(port)],
         }
         processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
