@@ -29,7 +29,7 @@ class Command(BaseCommand):
         python = sys.executable
         simulator_port = SIMULATOR_URL.rsplit(":", 1)[1].split("/")[0]
         commands = {
-            "simulator": [python, "manage.py", "simulator", "--host", "127.0.0.1", "--port", simulator_port],
+            "simulator": [python, "manage.py", "simulator", "--host", "127.0.0.1", "--port", simulator_port, "--profile", "minimax-m2.7", "--latency", "300,1200"],
             "worker": [python, "-m", "celery", "-A", "evolab.celery", "worker", "--loglevel", "INFO", "--concurrency", "2"],
             "web": [python, "-m", "uvicorn", "evolab.asgi:application", "--host", host, "--port", str(port)],
         }

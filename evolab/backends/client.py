@@ -1,0 +1,243 @@
+"""One async client for every OpenAI-compatible backend.
+
+Retries are ours (the SDK's are switched off) so that every attempt is recorded and a
+broken stream counts as a failed attempt instead of surfacing as a partial answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+
+from evolab.backends.accounting import cost_usd, usage_from_payload
+from evolab.backends.errors import BackendRejected, BackendRetriesExhausted
+from evolab.backends.params import PreparedParams, prepare_params
+from evolab.backends.responses import AssistantTurn, StreamAssembler
+from evolab.backends.retry import RetryPolicy, is_retryable_status, retry_after_seconds
+from evolab.backends.types import Attempt, BackendConfig, ChatRequest, ChatResult
+
+SIMULATED_HEADER = "x-evolab-simulated"
+
+
+class _AttemptFailed(Exception):
+    def __init__(
+        self,
+        error: str,
+        *,
+        retryable: bool,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.error = error
+        self.retryable = retryable
+        self.status_code = status_code
+        self.request_id = request_id
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class _Answer:
+    turn: AssistantTurn
+    usage: Any
+    request_id: str | None
+    simulated: bool
+
+
+class BackendClient:
+    """Chat completions with timeouts, retries, streaming checks, usage and cost.
+
+    `limiter` bounds requests in flight; it is held for one attempt at a time (never
+    during a backoff wait). Pass a shared one to bound several clients together — the
+    cross-worker limit plugs in here as any async context manager.
+    """
+
+    def __init__(
+        self,
+        config: BackendConfig,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        limiter: AbstractAsyncContextManager[Any] | None = None,
+        retry_policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._limiter: AbstractAsyncContextManager[Any] = limiter or asyncio.Semaphore(config.max_concurrency)
+        self._retry_policy = retry_policy or RetryPolicy()
+        self._rng = rng or random.Random()
+        self._openai = openai.AsyncOpenAI(
+            # Local endpoints need no key, but the SDK insists on one.
+            api_key=config.api_key or "not-needed",
+            base_url=config.base_url,
+            max_retries=0,
+            # openai>=3 ships its own httpx fork; its Timeout type works with either client kind.
+            timeout=openai.Timeout(config.total_timeout_s, connect=config.connect_timeout_s),
+            # Typed for its httpx2 fork, the SDK also takes plain httpx clients (checked at runtime).
+            http_client=http_client,  # type: ignore[arg-type]
+        )
+
+    async def __aenter__(self) -> BackendClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._openai.close()
+
+    async def chat(self, request: ChatRequest, *, check_params: bool = True) -> ChatResult:
+        """Send one chat request, retrying transient failures; raise BackendError when none succeeds.
+
+        `check_params=False` skips our own family checks (the parameter probe uses it to
+        ask the endpoint itself what it refuses); everything else should leave it on.
+        """
+        prepared = prepare_params(self.config, request.params, check=check_params)
+        stream = self.config.stream if request.stream is None else request.stream
+        attempts: list[Attempt] = []
+        total_attempts = self.config.max_retries + 1
+        for number in range(1, total_attempts + 1):
+            started = time.monotonic()
+            try:
+                async with self._limiter:
+                    async with asyncio.timeout(self.config.total_timeout_s):
+                        if stream:
+                            answer = await self._stream_once(request, prepared)
+                        else:
+                            answer = await self._call_once(request, prepared)
+            except (_AttemptFailed, TimeoutError, openai.APIError) as exc:
+                failure = _classify(exc, self.config.total_timeout_s)
+                attempts.append(
+                    Attempt(
+                        number=number,
+                        request_id=failure.request_id,
+                        status_code=failure.status_code,
+                        error=failure.error,
+                        duration_s=time.monotonic() - started,
+                    )
+                )
+                if not failure.retryable:
+                    raise BackendRejected(
+                        f"{self.config.name}: {failure.error}",
+                        attempts=attempts,
+                        status_code=failure.status_code,
+                    ) from exc
+                if number == total_attempts:
+                    raise BackendRetriesExhausted(
+                        f"{self.config.name}: {total_attempts} attempts failed; last: {failure.error}",
+                        attempts=attempts,
+                        status_code=failure.status_code,
+                    ) from exc
+                await asyncio.sleep(self._retry_policy.wait_s(number, self._rng, failure.retry_after_s))
+                continue
+            duration = time.monotonic() - started
+            attempts.append(Attempt(number, answer.request_id, 200, None, duration))
+            return self._result(answer, attempts, duration)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _create_args(self, request: ChatRequest, prepared: PreparedParams) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": request.messages,
+            **prepared.kwargs,
+        }
+        if request.tools:
+            args["tools"] = request.tools
+        if prepared.extra_body:
+            args["extra_body"] = prepared.extra_body
+        return args
+
+    async def _call_once(self, request: ChatRequest, prepared: PreparedParams) -> _Answer:
+        raw = await self._openai.chat.completions.with_raw_response.create(**self._create_args(request, prepared))
+        completion = raw.parse()
+        request_id = raw.headers.get("x-request-id") or completion.id
+        if not completion.choices:
+            raise _AttemptFailed("response has no choices", retryable=True, status_code=200, request_id=request_id)
+        choice = completion.choices[0]
+        turn = AssistantTurn.from_message(
+            choice.message.model_dump(exclude_none=True), choice.finish_reason, completion.id
+        )
+        return _Answer(turn, completion.usage, request_id, _is_simulated(raw.headers))
+
+    async def _stream_once(self, request: ChatRequest, prepared: PreparedParams) -> _Answer:
+        stream = await self._openai.chat.completions.create(
+            **self._create_args(request, prepared),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        headers = stream.response.headers
+        assembler = StreamAssembler()
+        try:
+            async for chunk in stream:
+                assembler.feed(chunk.model_dump(exclude_none=True))
+        finally:
+            await stream.close()
+        request_id = headers.get("x-request-id") or assembler.response_id
+        if assembler.finish_reason is None:
+            # The server closed the stream cleanly but never finished the answer.
+            raise _AttemptFailed(
+                "stream ended without a finish_reason (truncated)",
+                retryable=True,
+                status_code=200,
+                request_id=request_id,
+            )
+        return _Answer(assembler.turn(), assembler.usage, request_id, _is_simulated(headers))
+
+    def _result(self, answer: _Answer, attempts: list[Attempt], duration: float) -> ChatResult:
+        turn = answer.turn
+        content, reasoning = turn.visible_and_reasoning()
+        usage = usage_from_payload(answer.usage)
+        return ChatResult(
+            message=turn.history_message(keep_reasoning_content=self.config.family == "minimax"),
+            content=content,
+            reasoning=reasoning,
+            tool_calls=turn.parsed_tool_calls(),
+            finish_reason=turn.finish_reason,
+            usage=usage,
+            cost_usd=cost_usd(self.config, usage),
+            latency_s=duration,
+            attempts=attempts,
+            simulated=answer.simulated,
+        )
+
+
+def _is_simulated(headers: Any) -> bool:
+    return str(headers.get(SIMULATED_HEADER, "")).lower() == "true"
+
+
+def _classify(exc: BaseException, total_timeout_s: float) -> _AttemptFailed:
+    if isinstance(exc, _AttemptFailed):
+        return exc
+    if isinstance(exc, TimeoutError | openai.APITimeoutError):
+        return _AttemptFailed(f"timed out (limit {total_timeout_s:g}s)", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        return _AttemptFailed(
+            f"HTTP {status}: {_status_message(exc)}",
+            retryable=is_retryable_status(status),
+            status_code=status,
+            request_id=exc.request_id,
+            retry_after_s=retry_after_seconds(exc.response.headers),
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause else str(exc)
+        return _AttemptFailed(f"connection failed: {detail}", retryable=True)
+    # Any other SDK error (e.g. an error event inside a stream) is treated as transient.
+    return _AttemptFailed(f"{type(exc).__name__}: {exc}", retryable=True)
+
+
+def _status_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return exc.message

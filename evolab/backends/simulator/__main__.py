@@ -1,0 +1,3 @@
+from evolab.backends.simulator.server import main
+
+main()
