@@ -6,6 +6,7 @@ Each function performs one change atomically and records it in the audit log. Ca
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -19,8 +20,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from evolab.backends.errors import BackendError
+from evolab.backends.probe import probe_parameters
 from evolab.core.actions import audit_record
 from evolab.core.errors import Conflict, ValidationFailed
+from evolab.projects.backend_configs import backend_config
 from evolab.projects.models import ApiToken, Backend, BackendFamily, BackendKind, Membership, Project, Role
 
 TOKEN_PREFIX = "evl_"
@@ -291,3 +295,39 @@ def token_authenticate(raw: str) -> AbstractBaseUser | None:
     if token.last_used_at is None or now - token.last_used_at > TOKEN_LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+PROBED_PARAMETERS = ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "seed", "max_tokens")
+
+
+def backend_probe_request(*, actor: AbstractBaseUser, backend: Backend) -> None:
+    """Ask a worker to probe the backend's parameters, once this transaction commits."""
+    from evolab.projects.tasks import backend_probe
+
+    with transaction.atomic():
+        Backend.objects.filter(pk=backend.pk).update(probe_requested_at=timezone.now())
+        audit_record(
+            actor=actor,
+            project_id=backend.project_id,
+            action="backend.probe",
+            object_type="backend",
+            object_id=backend.pk,
+            object_label=backend.name,
+        )
+        backend_probe.delay_on_commit(backend.pk)
+
+
+def backend_probe_run(*, backend: Backend) -> dict[str, Any]:
+    """Send the probe's few small requests and store what each parameter did."""
+    try:
+        results = asyncio.run(probe_parameters(backend_config(backend)))
+    except (BackendError, ValidationFailed, OSError) as error:
+        Backend.objects.filter(pk=backend.pk).update(probed_at=timezone.now(), probe_error=str(error)[:2000])
+        return {}
+    stored = {
+        param: {"status": result.status, "evidence": result.evidence}
+        for param, result in results.items()
+        if param in PROBED_PARAMETERS
+    }
+    Backend.objects.filter(pk=backend.pk).update(probe_results=stored, probed_at=timezone.now(), probe_error="")
+    return stored

@@ -68,6 +68,11 @@ class Backend(models.Model):
     tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
     price_in_per_m = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     price_out_per_m = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    # What the parameter probe found: {param: {"status": accepted|rejected|ignored|unknown, "evidence": str}}.
+    probe_results = models.JSONField(default=dict, blank=True)
+    probe_requested_at = models.DateTimeField(null=True, blank=True)
+    probed_at = models.DateTimeField(null=True, blank=True)
+    probe_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,6 +86,10 @@ class Backend(models.Model):
     @property
     def is_simulated(self) -> bool:
         return self.kind == BackendKind.SIMULATOR
+
+    @property
+    def probe_pending(self) -> bool:
+        return self.probe_requested_at is not None and (self.probed_at is None or self.probed_at < self.probe_requested_at)
 
 
 class ApiToken(models.Model):

@@ -16,7 +16,15 @@ from evolab.projects import actions
 from evolab.projects.forms import BackendForm, MemberAddForm, MemberRoleForm, ProjectEditForm, ProjectForm, TokenForm
 from evolab.projects.models import Membership, Project, Role
 from evolab.projects.presets import PRESETS
-from evolab.projects.selectors import backends_of, get_backend, get_project_for, members_of, projects_for_user, tokens_of
+from evolab.projects.selectors import (
+    backends_of,
+    get_backend,
+    get_project_for,
+    members_of,
+    projects_for_user,
+    role_of,
+    tokens_of,
+)
 
 AUDIT_PAGE_SIZE = 50
 
@@ -131,7 +139,7 @@ def backend_list(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "projects/backends.html",
-        {"project": project, "backends": backends_of(project), "presets": PRESETS.values(), "can_edit": project.role >= Role.OWNER},  # type: ignore[attr-defined]
+        {"project": project, "backends": backends_of(project), "presets": PRESETS.values(), "can_edit": role_of(project) >= Role.OWNER},
     )
 
 
@@ -172,6 +180,38 @@ def backend_edit(request: HttpRequest, slug: str, backend_id: int) -> HttpRespon
         else:
             return redirect("projects:backends", slug=project.slug)
     return render(request, "projects/backend_form.html", {"project": project, "form": form, "backend": backend})
+
+
+PROBE_SYMBOLS = {"accepted": "✓", "rejected": "✗", "ignored": "⚠", "unknown": "?"}
+
+
+@login_required
+def backend_detail(request: HttpRequest, slug: str, backend_id: int) -> HttpResponse:
+    project = get_project_for(request.user, slug)
+    backend = get_backend(project, backend_id)
+    rows = [
+        {
+            "param": param,
+            "default": backend.default_params.get(param, "—"),
+            "status": backend.probe_results.get(param, {}).get("status"),
+            "symbol": PROBE_SYMBOLS.get(backend.probe_results.get(param, {}).get("status", ""), ""),
+            "evidence": backend.probe_results.get(param, {}).get("evidence", ""),
+        }
+        for param in actions.PROBED_PARAMETERS
+    ]
+    context = {"project": project, "backend": backend, "rows": rows, "can_edit": role_of(project) >= Role.OWNER}
+    template = "projects/backend.html#probe" if request.htmx else "projects/backend.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def backend_probe(request: HttpRequest, slug: str, backend_id: int) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    backend = get_backend(project, backend_id)
+    actions.backend_probe_request(actor=request.user, backend=backend)  # type: ignore[arg-type]
+    messages.success(request, "Probe queued: a worker sends about fifteen small requests.")
+    return redirect("projects:backend", slug=project.slug, backend_id=backend.pk)
 
 
 @login_required

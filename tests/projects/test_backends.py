@@ -73,7 +73,7 @@ def test_owner_edits_and_deletes_a_backend(team: Team) -> None:
     client = team.client_for("owner")
     client.post(f"/p/{team.project.slug}/backends/new/", FORM)
     backend = Backend.objects.get(name="vllm")
-    assert client.post(f"/p/{team.project.slug}/backends/{backend.pk}/", {**FORM, "max_concurrency": "12"}).status_code == 302
+    assert client.post(f"/p/{team.project.slug}/backends/{backend.pk}/edit/", {**FORM, "max_concurrency": "12"}).status_code == 302
     backend.refresh_from_db()
     assert backend.max_concurrency == 12
     assert client.post(f"/p/{team.project.slug}/backends/{backend.pk}/delete/").status_code == 302
