@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -25,7 +25,7 @@ from evolab.projects.api import router as projects_router
 class BearerTokenAuth(HttpBearer):
     """Personal API tokens (`Authorization: Bearer evl_…`) for scripts and CI; no CSRF needed."""
 
-    def authenticate(self, request: HttpRequest, token: str) -> AbstractBaseUser | None:
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
         user = token_authenticate(token)
         if user is not None:
             request.user = user
@@ -71,12 +71,20 @@ def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRe
 @api.exception_handler(ValidationError)
 def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = [
-        {"field": ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "payload")), "message": error.get("msg", "")}
+        {
+            "field": ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "payload")),
+            "message": error.get("msg", ""),
+        }
         for error in exc.errors
     ]
     first = errors[0] if errors else {"field": "", "message": "invalid input"}
     return _error(
         request,
         422,
-        {"code": "invalid", "message": f"{first['field']}: {first['message']}", "field": first["field"], "errors": errors},
+        {
+            "code": "invalid",
+            "message": f"{first['field']}: {first['message']}",
+            "field": first["field"],
+            "errors": errors,
+        },
     )

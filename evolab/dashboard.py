@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
+from evolab.core.http import AuthedRequest
 from evolab.evals.selectors import suites_of
 from evolab.harnesses.selectors import head_of, versions_of
 from evolab.projects.selectors import get_project_for, members_of
@@ -14,7 +15,7 @@ RECENT_VERSIONS = 8
 
 
 @login_required
-def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+def project_dashboard(request: AuthedRequest, slug: str) -> HttpResponse:
     project = get_project_for(request.user, slug)
     context = {
         "project": project,

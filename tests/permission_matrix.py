@@ -58,7 +58,9 @@ def check_endpoint(endpoint: Endpoint, persona: str, client: Client, context: di
         if endpoint.api:
             assert status == 401, f"{where}: expected 401, got {status}"
         else:
-            assert status == 302 and "/accounts/login/" in response["Location"], f"{where}: expected login redirect, got {status}"
+            assert status == 302 and "/accounts/login/" in response["Location"], (
+                f"{where}: expected login redirect, got {status}"
+            )
     elif persona == "outsider":
         assert status == 404, f"{where}: expected 404, got {status}"
     elif PERSONA_ROLE[persona] < endpoint.min_role:

@@ -16,9 +16,15 @@ MATRIX_MODULES = ["tests.projects.test_permissions", "tests.harnesses.test_permi
 
 # Reachable without a project role, on purpose; each has its own tests.
 PUBLIC_OR_ACCOUNT = {
-    "login", "logout", "password_change", "password_change_done",  # accounts
-    "projects:list", "projects:tokens", "projects:token_revoke",  # the user's own things
-    "api:openapi-json", "api:openapi-view",  # the API description and its docs page
+    "login",
+    "logout",
+    "password_change",
+    "password_change_done",  # accounts
+    "projects:list",
+    "projects:tokens",
+    "projects:token_revoke",  # the user's own things
+    "api:openapi-json",
+    "api:openapi-view",  # the API description and its docs page
     "",  # "/" redirects to the project list
 }
 ACCOUNT_API = {("GET", "/api/v1/projects"), ("POST", "/api/v1/projects")}
@@ -51,10 +57,6 @@ def test_every_page_is_in_a_permission_matrix() -> None:
 def test_every_api_operation_is_in_a_permission_matrix() -> None:
     covered = {(e.method, e.route) for e in _endpoints() if e.api}
     schema = api.get_openapi_schema()
-    operations = {
-        (method.upper(), path.rstrip("/"))
-        for path, item in schema["paths"].items()
-        for method in item
-    }
+    operations = {(method.upper(), path.rstrip("/")) for path, item in schema["paths"].items() for method in item}
     missing = sorted(operations - covered - ACCOUNT_API)
     assert not missing, f"API operations without a permission matrix entry: {missing}"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from evolab.core.models import AuditEvent
 
 
 def audit_record(
     *,
-    actor: AbstractBaseUser | AnonymousUser | None,
+    actor: User | AnonymousUser | None,
     project_id: int | None,
     action: str,
     object_type: str,
@@ -21,11 +21,11 @@ def audit_record(
     after: Any = None,
 ) -> AuditEvent:
     """Append one audit event; call it inside the transaction of the change it records."""
-    is_person = actor is not None and actor.is_authenticated
+    person = actor if isinstance(actor, User) else None
     return AuditEvent.objects.create(
         project_id=project_id,
-        actor=actor if is_person else None,
-        actor_label=actor.get_username() if is_person and actor is not None else "system",
+        actor=person,
+        actor_label=person.get_username() if person is not None else "system",
         action=action,
         object_type=object_type,
         object_id=str(object_id),

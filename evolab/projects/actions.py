@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -33,7 +33,7 @@ TOKEN_PREFIX = "evl_"
 TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def project_create(*, actor: AbstractBaseUser, name: str, slug: str = "", description: str = "") -> Project:
+def project_create(*, actor: User, name: str, slug: str = "", description: str = "") -> Project:
     slug = slugify(slug or name)[:50]
     if not slug:
         raise ValidationFailed("A project needs a name made of letters or digits.", field="name")
@@ -54,7 +54,7 @@ def project_create(*, actor: AbstractBaseUser, name: str, slug: str = "", descri
     return project
 
 
-def project_update(*, actor: AbstractBaseUser, project: Project, name: str, description: str) -> Project:
+def project_update(*, actor: User, project: Project, name: str, description: str) -> Project:
     before = {"name": project.name, "description": project.description}
     with transaction.atomic():
         project.name = name.strip() or project.name
@@ -77,7 +77,7 @@ def _membership_label(membership: Membership) -> str:
     return membership.user.get_username()
 
 
-def membership_add(*, actor: AbstractBaseUser, project: Project, username: str, role: Role) -> Membership:
+def membership_add(*, actor: User, project: Project, username: str, role: Role) -> Membership:
     user = get_user_model().objects.filter(username=username.strip()).first()
     if user is None:
         raise ValidationFailed(f"No user is called '{username}'.", field="username")
@@ -102,11 +102,15 @@ def _owners_left_after(project: Project, membership: Membership) -> int:
     return project.memberships.filter(role=Role.OWNER).exclude(pk=membership.pk).count()
 
 
-def membership_change_role(*, actor: AbstractBaseUser, membership: Membership, role: Role) -> Membership:
+def membership_change_role(*, actor: User, membership: Membership, role: Role) -> Membership:
     with transaction.atomic():
         membership = Membership.objects.select_for_update().select_related("user", "project").get(pk=membership.pk)
         before = Role(membership.role).label
-        if membership.role == Role.OWNER and role != Role.OWNER and _owners_left_after(membership.project, membership) == 0:
+        if (
+            membership.role == Role.OWNER
+            and role != Role.OWNER
+            and _owners_left_after(membership.project, membership) == 0
+        ):
             raise Conflict("A project keeps at least one owner.", field="role")
         membership.role = role
         membership.save(update_fields=["role"])
@@ -123,7 +127,7 @@ def membership_change_role(*, actor: AbstractBaseUser, membership: Membership, r
     return membership
 
 
-def membership_remove(*, actor: AbstractBaseUser, membership: Membership) -> None:
+def membership_remove(*, actor: User, membership: Membership) -> None:
     with transaction.atomic():
         membership = Membership.objects.select_for_update().select_related("user", "project").get(pk=membership.pk)
         if membership.role == Role.OWNER and _owners_left_after(membership.project, membership) == 0:
@@ -208,7 +212,7 @@ def _apply_backend_fields(backend: Backend, fields: BackendFields) -> None:
     backend.price_out_per_m = fields.price_out_per_m
 
 
-def backend_create(*, actor: AbstractBaseUser, project: Project, fields: BackendFields) -> Backend:
+def backend_create(*, actor: User, project: Project, fields: BackendFields) -> Backend:
     _check_backend_fields(fields)
     backend = Backend(project=project)
     _apply_backend_fields(backend, fields)
@@ -229,7 +233,7 @@ def backend_create(*, actor: AbstractBaseUser, project: Project, fields: Backend
     return backend
 
 
-def backend_update(*, actor: AbstractBaseUser, backend: Backend, fields: BackendFields) -> Backend:
+def backend_update(*, actor: User, backend: Backend, fields: BackendFields) -> Backend:
     _check_backend_fields(fields)
     before = _backend_summary(backend)
     _apply_backend_fields(backend, fields)
@@ -251,7 +255,7 @@ def backend_update(*, actor: AbstractBaseUser, backend: Backend, fields: Backend
     return backend
 
 
-def backend_delete(*, actor: AbstractBaseUser, backend: Backend) -> None:
+def backend_delete(*, actor: User, backend: Backend) -> None:
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -269,7 +273,7 @@ def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token; the raw value is returned once and never stored."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -282,7 +286,7 @@ def token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def token_authenticate(raw: str) -> AbstractBaseUser | None:
+def token_authenticate(raw: str) -> User | None:
     """The active user behind a bearer token, or None; records when it was last used."""
     token = (
         ApiToken.objects.select_related("user")
@@ -300,7 +304,7 @@ def token_authenticate(raw: str) -> AbstractBaseUser | None:
 PROBED_PARAMETERS = ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "seed", "max_tokens")
 
 
-def backend_probe_request(*, actor: AbstractBaseUser, backend: Backend) -> None:
+def backend_probe_request(*, actor: User, backend: Backend) -> None:
     """Ask a worker to probe the backend's parameters, once this transaction commits."""
     from evolab.projects.tasks import backend_probe
 

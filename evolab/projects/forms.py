@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 
 from evolab.projects.models import Backend, BackendFamily, BackendKind, Role
+from evolab.projects.presets import BackendPreset
 
 ASSIGNABLE_ROLES = [(role.label, role.label) for role in sorted(Role, reverse=True)]
 
@@ -65,7 +66,7 @@ class BackendForm(forms.Form):
         return value
 
     @classmethod
-    def initial_from(cls, backend: Backend) -> dict[str, Any]:
+    def initial_from(cls, backend: Backend | BackendPreset) -> dict[str, Any]:
         return {
             "name": backend.name,
             "kind": backend.kind,

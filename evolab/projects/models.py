@@ -89,7 +89,9 @@ class Backend(models.Model):
 
     @property
     def probe_pending(self) -> bool:
-        return self.probe_requested_at is not None and (self.probed_at is None or self.probed_at < self.probe_requested_at)
+        return self.probe_requested_at is not None and (
+            self.probed_at is None or self.probed_at < self.probe_requested_at
+        )
 
 
 class ApiToken(models.Model):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
 from evolab.projects.models import ApiToken, Backend, Membership, Project, Role
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
 def get_project_for(user: AnyUser, slug: str, min_role: Role = Role.VIEWER) -> Project:
@@ -20,9 +20,7 @@ def get_project_for(user: AnyUser, slug: str, min_role: Role = Role.VIEWER) -> P
     """
     if not user.is_authenticated:
         raise Http404("No such project")
-    membership = (
-        Membership.objects.select_related("project").filter(project__slug=slug, user_id=user.pk).first()
-    )
+    membership = Membership.objects.select_related("project").filter(project__slug=slug, user__pk=user.pk or 0).first()
     if membership is None:
         raise Http404("No such project")
     if membership.role < min_role:
@@ -37,8 +35,8 @@ def role_of(project: Project) -> Role:
     return project.role  # type: ignore[attr-defined,no-any-return]
 
 
-def projects_for_user(user: AnyUser) -> QuerySet[Membership]:
-    return Membership.objects.filter(user_id=user.pk).select_related("project").order_by("project__name")
+def projects_for_user(user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("project").order_by("project__name")
 
 
 def members_of(project: Project) -> QuerySet[Membership]:
@@ -56,5 +54,5 @@ def get_backend(project: Project, backend_id: int) -> Backend:
         raise Http404("No such backend") from None
 
 
-def tokens_of(user: AnyUser) -> QuerySet[ApiToken]:
-    return ApiToken.objects.filter(user_id=user.pk).order_by("-created_at")
+def tokens_of(user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user).order_by("-created_at")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evolab.core.errors import DomainError
 from evolab.core.forms import add_domain_error
+from evolab.core.http import AuthedRequest
 from evolab.core.selectors import audit_events_for_project
 from evolab.projects import actions
 from evolab.projects.forms import BackendForm, MemberAddForm, MemberRoleForm, ProjectEditForm, ProjectForm, TokenForm
@@ -31,11 +32,11 @@ AUDIT_PAGE_SIZE = 50
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: AuthedRequest) -> HttpResponse:
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            project = actions.project_create(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            project = actions.project_create(actor=request.user, **form.cleaned_data)
         except DomainError as error:
             add_domain_error(form, error)
         else:
@@ -57,19 +58,19 @@ def _settings_context(project: Project, **extra: object) -> dict[str, object]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
+def project_settings(request: AuthedRequest, slug: str) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
     if request.method == "POST":
         edit_form = ProjectEditForm(request.POST)
         if edit_form.is_valid():
-            actions.project_update(actor=request.user, project=project, **edit_form.cleaned_data)  # type: ignore[arg-type]
+            actions.project_update(actor=request.user, project=project, **edit_form.cleaned_data)
             messages.success(request, "Project saved.")
             return redirect("projects:settings", slug=project.slug)
         return render(request, "projects/settings.html", _settings_context(project, edit_form=edit_form))
     return render(request, "projects/settings.html", _settings_context(project))
 
 
-def _render_members(request: HttpRequest, project: Project, **extra: object) -> HttpResponse:
+def _render_members(request: AuthedRequest, project: Project, **extra: object) -> HttpResponse:
     status = 422 if extra.get("error") else 200
     template = "projects/settings.html#members" if request.htmx else "projects/settings.html"  # type: ignore[attr-defined]
     return render(request, template, _settings_context(project, **extra), status=status)
@@ -84,14 +85,14 @@ def _membership(project: Project, membership_id: int) -> Membership:
 
 @login_required
 @require_POST
-def member_add(request: HttpRequest, slug: str) -> HttpResponse:
+def member_add(request: AuthedRequest, slug: str) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
     form = MemberAddForm(request.POST)
     if not form.is_valid():
         return _render_members(request, project, add_form=form, error="Check the form.")
     try:
         actions.membership_add(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             project=project,
             username=form.cleaned_data["username"],
             role=Role[form.cleaned_data["role"].upper()],
@@ -104,7 +105,7 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+def member_role(request: AuthedRequest, slug: str, membership_id: int) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
     membership = _membership(project, membership_id)
     form = MemberRoleForm(request.POST)
@@ -112,7 +113,7 @@ def member_role(request: HttpRequest, slug: str, membership_id: int) -> HttpResp
         return _render_members(request, project, error="Choose a role.")
     try:
         actions.membership_change_role(
-            actor=request.user, membership=membership, role=Role[form.cleaned_data["role"].upper()]  # type: ignore[arg-type]
+            actor=request.user, membership=membership, role=Role[form.cleaned_data["role"].upper()]
         )
     except DomainError as error:
         return _render_members(request, project, error=error.message)
@@ -121,11 +122,11 @@ def member_role(request: HttpRequest, slug: str, membership_id: int) -> HttpResp
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+def member_remove(request: AuthedRequest, slug: str, membership_id: int) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
     membership = _membership(project, membership_id)
     try:
-        actions.membership_remove(actor=request.user, membership=membership)  # type: ignore[arg-type]
+        actions.membership_remove(actor=request.user, membership=membership)
     except DomainError as error:
         return _render_members(request, project, error=error.message)
     if membership.user_id == request.user.pk:
@@ -134,12 +135,17 @@ def member_remove(request: HttpRequest, slug: str, membership_id: int) -> HttpRe
 
 
 @login_required
-def backend_list(request: HttpRequest, slug: str) -> HttpResponse:
+def backend_list(request: AuthedRequest, slug: str) -> HttpResponse:
     project = get_project_for(request.user, slug)
     return render(
         request,
         "projects/backends.html",
-        {"project": project, "backends": backends_of(project), "presets": PRESETS.values(), "can_edit": role_of(project) >= Role.OWNER},
+        {
+            "project": project,
+            "backends": backends_of(project),
+            "presets": PRESETS.values(),
+            "can_edit": role_of(project) >= Role.OWNER,
+        },
     )
 
 
@@ -149,16 +155,16 @@ def _backend_fields(form: BackendForm) -> actions.BackendFields:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def backend_new(request: HttpRequest, slug: str) -> HttpResponse:
+def backend_new(request: AuthedRequest, slug: str) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
     preset = PRESETS.get(request.GET.get("preset", ""))
     initial = {"default_params": "{}", "family": "generic", "kind": "openai_compat"}
     if preset is not None:
-        initial = BackendForm.initial_from(preset)  # type: ignore[arg-type]
+        initial = BackendForm.initial_from(preset)
     form = BackendForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.backend_create(actor=request.user, project=project, fields=_backend_fields(form))  # type: ignore[arg-type]
+            actions.backend_create(actor=request.user, project=project, fields=_backend_fields(form))
         except DomainError as error:
             add_domain_error(form, error)
         else:
@@ -168,13 +174,13 @@ def backend_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def backend_edit(request: HttpRequest, slug: str, backend_id: int) -> HttpResponse:
+def backend_edit(request: AuthedRequest, slug: str, backend_id: int) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
     backend = get_backend(project, backend_id)
     form = BackendForm(request.POST or None, initial=BackendForm.initial_from(backend))
     if request.method == "POST" and form.is_valid():
         try:
-            actions.backend_update(actor=request.user, backend=backend, fields=_backend_fields(form))  # type: ignore[arg-type]
+            actions.backend_update(actor=request.user, backend=backend, fields=_backend_fields(form))
         except DomainError as error:
             add_domain_error(form, error)
         else:
@@ -186,7 +192,7 @@ PROBE_SYMBOLS = {"accepted": "✓", "rejected": "✗", "ignored": "⚠", "unknow
 
 
 @login_required
-def backend_detail(request: HttpRequest, slug: str, backend_id: int) -> HttpResponse:
+def backend_detail(request: AuthedRequest, slug: str, backend_id: int) -> HttpResponse:
     project = get_project_for(request.user, slug)
     backend = get_backend(project, backend_id)
     rows = [
@@ -206,24 +212,24 @@ def backend_detail(request: HttpRequest, slug: str, backend_id: int) -> HttpResp
 
 @login_required
 @require_POST
-def backend_probe(request: HttpRequest, slug: str, backend_id: int) -> HttpResponse:
+def backend_probe(request: AuthedRequest, slug: str, backend_id: int) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
     backend = get_backend(project, backend_id)
-    actions.backend_probe_request(actor=request.user, backend=backend)  # type: ignore[arg-type]
+    actions.backend_probe_request(actor=request.user, backend=backend)
     messages.success(request, "Probe queued: a worker sends about fifteen small requests.")
     return redirect("projects:backend", slug=project.slug, backend_id=backend.pk)
 
 
 @login_required
 @require_POST
-def backend_delete(request: HttpRequest, slug: str, backend_id: int) -> HttpResponse:
+def backend_delete(request: AuthedRequest, slug: str, backend_id: int) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
-    actions.backend_delete(actor=request.user, backend=get_backend(project, backend_id))  # type: ignore[arg-type]
+    actions.backend_delete(actor=request.user, backend=get_backend(project, backend_id))
     return redirect("projects:backends", slug=project.slug)
 
 
 @login_required
-def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
+def audit_log(request: AuthedRequest, slug: str) -> HttpResponse:
     project = get_project_for(request.user, slug)
     page = Paginator(audit_events_for_project(project.pk), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "projects/audit.html", {"project": project, "page": page})
@@ -231,18 +237,20 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthedRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
-        _, created = actions.token_create(user=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+        _, created = actions.token_create(user=request.user, name=form.cleaned_data["name"])
         form = TokenForm()
-    return render(request, "projects/tokens.html", {"tokens": tokens_of(request.user), "form": form, "created": created})
+    return render(
+        request, "projects/tokens.html", {"tokens": tokens_of(request.user), "form": form, "created": created}
+    )
 
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke(request: AuthedRequest, token_id: int) -> HttpResponse:
     token = tokens_of(request.user).filter(pk=token_id).first()
     if token is None:
         raise Http404("No such token")

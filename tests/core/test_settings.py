@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings_value(expr: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "EVOLAB_PRODUCTION", "REDIS_URL"}}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "EVOLAB_PRODUCTION", "REDIS_URL"}
+    }
     return subprocess.run(
         [sys.executable, "-c", f"import evolab.settings as s; print({expr})"],
         cwd=ROOT,

@@ -40,7 +40,11 @@ def test_the_simulator_command_serves_chat_completions() -> None:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/chat/completions",
             data=json.dumps(
-                {"model": "MiniMax-M2.7-sim", "messages": [{"role": "user", "content": "What is 2 + 2?"}], "temperature": 1.0}
+                {
+                    "model": "MiniMax-M2.7-sim",
+                    "messages": [{"role": "user", "content": "What is 2 + 2?"}],
+                    "temperature": 1.0,
+                }
             ).encode(),
             headers={"Content-Type": "application/json"},
         )

@@ -9,7 +9,9 @@ from tests.conftest import Team
 
 
 def test_audit_events_cannot_be_changed_or_deleted(team: Team) -> None:
-    actions.membership_change_role(actor=team.owner, membership=team.project.memberships.get(user=team.viewer), role=Role.REVIEWER)
+    actions.membership_change_role(
+        actor=team.owner, membership=team.project.memberships.get(user=team.viewer), role=Role.REVIEWER
+    )
     event = AuditEvent.objects.get(action="membership.role")
     assert event.before == {"role": "viewer"} and event.after == {"role": "reviewer"}
     event.action = "tampered"

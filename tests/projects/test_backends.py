@@ -57,7 +57,9 @@ def test_it_refuses_temperature_zero_for_minimax(team: Team) -> None:
 
 
 def test_it_reports_broken_json_parameters(team: Team) -> None:
-    response = team.client_for("owner").post(f"/p/{team.project.slug}/backends/new/", {**FORM, "default_params": "{oops"})
+    response = team.client_for("owner").post(
+        f"/p/{team.project.slug}/backends/new/", {**FORM, "default_params": "{oops"}
+    )
     assert "default_params" in response.context["form"].errors
 
 
@@ -73,7 +75,12 @@ def test_owner_edits_and_deletes_a_backend(team: Team) -> None:
     client = team.client_for("owner")
     client.post(f"/p/{team.project.slug}/backends/new/", FORM)
     backend = Backend.objects.get(name="vllm")
-    assert client.post(f"/p/{team.project.slug}/backends/{backend.pk}/edit/", {**FORM, "max_concurrency": "12"}).status_code == 302
+    assert (
+        client.post(
+            f"/p/{team.project.slug}/backends/{backend.pk}/edit/", {**FORM, "max_concurrency": "12"}
+        ).status_code
+        == 302
+    )
     backend.refresh_from_db()
     assert backend.max_concurrency == 12
     assert client.post(f"/p/{team.project.slug}/backends/{backend.pk}/delete/").status_code == 302

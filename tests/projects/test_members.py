@@ -55,7 +55,10 @@ def test_the_last_owner_cannot_step_down_or_leave(team: Team) -> None:
 
 def test_owner_removes_a_member_who_then_sees_404(team: Team) -> None:
     membership = _membership(team, "reviewer")
-    assert team.client_for("owner").post(f"/p/{team.project.slug}/settings/members/{membership.pk}/remove/").status_code == 200
+    assert (
+        team.client_for("owner").post(f"/p/{team.project.slug}/settings/members/{membership.pk}/remove/").status_code
+        == 200
+    )
     assert not Membership.objects.filter(pk=membership.pk).exists()
     assert team.client_for("reviewer").get(f"/p/{team.project.slug}/").status_code == 404
 

@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backend',
-            name='probe_error',
+            model_name="backend",
+            name="probe_error",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='backend',
-            name='probe_requested_at',
+            model_name="backend",
+            name="probe_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='backend',
-            name='probe_results',
+            model_name="backend",
+            name="probe_results",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='backend',
-            name='probed_at',
+            model_name="backend",
+            name="probed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from evolab.projects.presets import SIMULATOR_URL
 
 DEMO_USER = "demo"
-DEMO_PASSWORD = "evolab-demo"  # noqa: S105 - the published login of the local demo only
+DEMO_PASSWORD = "evolab-demo"
 
 
 class Command(BaseCommand):
@@ -29,8 +29,31 @@ class Command(BaseCommand):
         python = sys.executable
         simulator_port = SIMULATOR_URL.rsplit(":", 1)[1].split("/")[0]
         commands = {
-            "simulator": [python, "manage.py", "simulator", "--host", "127.0.0.1", "--port", simulator_port, "--profile", "minimax-m2.7", "--latency", "300,1200"],
-            "worker": [python, "-m", "celery", "-A", "evolab.celery", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            "simulator": [
+                python,
+                "manage.py",
+                "simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                simulator_port,
+                "--profile",
+                "minimax-m2.7",
+                "--latency",
+                "300,1200",
+            ],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "evolab.celery",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
             "web": [python, "-m", "uvicorn", "evolab.asgi:application", "--host", host, "--port", str(port)],
         }
         processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
