@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from evolab.demo.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USER
 from evolab.projects.presets import SIMULATOR_URL
 
 DEMO_USER = "demo"

@@ -1,0 +1,109 @@
+"""`python manage.py seed_demo`: the demo user, project, simulated backend, initial
+harness and suite. Idempotent: what exists is left as it is, so it can run on every
+`make demo`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from evolab.demo import SUITE_PATH, demo_harness_files
+from evolab.evals.actions import suite_create, suite_version_import
+from evolab.evals.models import EvalSuite
+from evolab.harnesses.actions import version_create
+from evolab.harnesses.selectors import head_of
+from evolab.projects.actions import BackendFields, backend_create, project_create
+from evolab.projects.models import Project
+from evolab.projects.presets import PRESETS
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "evolab-demo"  # noqa: S105 - the published login of the local demo only
+PROJECT_SLUG = "support-agent"
+SUITE_SLUG = "support-suite"
+
+
+class Command(BaseCommand):
+    help = "Create the demo user, project, simulated backend, harness and suite (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            user = self._user()
+            project = self._project(user)
+            self._backend(user, project)
+            self._harness(user, project)
+            self._suite(user, project)
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: project '{PROJECT_SLUG}', login {DEMO_USER} / {DEMO_PASSWORD}"))
+
+    def _user(self) -> User:
+        user, created = User.objects.get_or_create(username=DEMO_USER, defaults={"email": "demo@example.org"})
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            self.stdout.write(f"created user {DEMO_USER}")
+        return user
+
+    def _project(self, user: User) -> Project:
+        project = Project.objects.filter(slug=PROJECT_SLUG).first()
+        if project is None:
+            project = project_create(
+                actor=user,
+                name="Support agent",
+                slug=PROJECT_SLUG,
+                description=(
+                    "A customer-support agent on MiniMax M2.7 (here: the simulator). Its harness handles "
+                    "refunds, shipping, unit conversions, arithmetic, word problems and data extraction."
+                ),
+            )
+            self.stdout.write(f"created project {PROJECT_SLUG}")
+        return project
+
+    def _backend(self, user: User, project: Project) -> None:
+        preset = PRESETS["simulator"]
+        if project.backends.filter(name=preset.name).exists():
+            return
+        backend_create(
+            actor=user,
+            project=project,
+            fields=BackendFields(
+                name=preset.name,
+                kind=preset.kind,
+                family=preset.family,
+                base_url=preset.base_url,
+                model=preset.model,
+                api_key_env=preset.api_key_env,
+                default_params=dict(preset.default_params),
+                max_concurrency=preset.max_concurrency,
+                price_in_per_m=preset.price_in_per_m,
+                price_out_per_m=preset.price_out_per_m,
+            ),
+        )
+        self.stdout.write(f"created backend {preset.name} (simulated)")
+
+    def _harness(self, user: User, project: Project) -> None:
+        if head_of(project) is not None:
+            return
+        version_create(
+            actor=user,
+            project=project,
+            files=demo_harness_files(),
+            message="Initial support-agent harness: system prompt, workflow, refunds and extraction skills",
+        )
+        self.stdout.write("created harness v1")
+
+    def _suite(self, user: User, project: Project) -> None:
+        if EvalSuite.objects.filter(project=project, slug=SUITE_SLUG).exists():
+            return
+        suite = suite_create(
+            actor=user,
+            project=project,
+            slug=SUITE_SLUG,
+            name="Support suite",
+            description="90 support tasks in six topics; answers are computed by the simulator from the task text.",
+        )
+        version = suite_version_import(
+            actor=user, suite=suite, source=SUITE_PATH.read_bytes(), fmt="jsonl", message="Demo suite"
+        )
+        self.stdout.write(f"created suite {SUITE_SLUG} v{version.number} with {version.case_count} cases")
