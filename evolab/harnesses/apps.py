@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HarnessesConfig(AppConfig):
+    name = "evolab.harnesses"
+    label = "harnesses"
