@@ -20,7 +20,7 @@ from evolab.projects.models import Project
 from evolab.projects.presets import PRESETS
 
 DEMO_USER = "demo"
-DEMO_PASSWORD = "evolab-demo"  # noqa: S105 - the published login of the local demo only
+DEMO_PASSWORD = "evolab-demo"  # the published login of the local demo only
 PROJECT_SLUG = "support-agent"
 SUITE_SLUG = "support-suite"
 
@@ -35,7 +35,9 @@ class Command(BaseCommand):
             self._backend(user, project)
             self._harness(user, project)
             self._suite(user, project)
-        self.stdout.write(self.style.SUCCESS(f"Demo ready: project '{PROJECT_SLUG}', login {DEMO_USER} / {DEMO_PASSWORD}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo ready: project '{PROJECT_SLUG}', login {DEMO_USER} / {DEMO_PASSWORD}")
+        )
 
     def _user(self) -> User:
         user, created = User.objects.get_or_create(username=DEMO_USER, defaults={"email": "demo@example.org"})

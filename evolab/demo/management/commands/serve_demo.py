@@ -15,9 +15,6 @@ from django.core.management.base import BaseCommand, CommandParser
 from evolab.demo.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USER
 from evolab.projects.presets import SIMULATOR_URL
 
-DEMO_USER = "demo"
-DEMO_PASSWORD = "evolab-demo"
-
 
 class Command(BaseCommand):
     help = "Start the web app, a Celery worker and the model simulator for the demo."
