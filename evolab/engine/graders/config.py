@@ -46,7 +46,8 @@ _OPTIONS: dict[str, dict[str, Any]] = {
         "cpu_s": {"type": "integer", "minimum": 1, "maximum": 120},
         "memory_mb": {"type": "integer", "minimum": 64, "maximum": 8192},
     },
-    "llm_judge": {"rubric": {"type": "string", "minLength": 1}, "params": {"type": "object"}},
+    # `backend` names the project backend that judges (default: the run's own backend).
+    "llm_judge": {"rubric": {"type": "string", "minLength": 1}, "params": {"type": "object"}, "backend": {"type": "string"}},
 }
 _REQUIRED = {"regex": ["pattern"], "llm_judge": ["rubric"]}
 

@@ -1,0 +1,323 @@
+"""Execute one chunk: claim it, run its pending results concurrently, write them in
+batches, and hand the lease back. Called by the `runs.run_chunk` Celery task.
+
+The event loop never blocks on the database: batch writes and cache look-ups go through
+`sync_to_async` (one thread), and the lease is renewed by a heartbeat even while no
+result finishes (a slow backend can take minutes per episode). A chunk stops starting
+new results when its time budget is spent, when its run is cancelled or capped, or when
+it lost its lease; whatever it did not start stays pending for the next claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+from evolab.backends.client import BackendClient
+from evolab.backends.types import ChatRequest
+from evolab.engine.agent_loop import run_episode
+from evolab.engine.graders import GraderConfigError, grade_async
+from evolab.engine.tools import ToolBox
+from evolab.projects.backend_configs import backend_config
+from evolab.projects.models import Backend
+from evolab.runs import actions
+from evolab.runs.actions import BatchState, Claim, LeaseLost
+from evolab.runs.cache import CachedModel, cache_key
+from evolab.runs.models import ResponseCacheEntry, Run, RunSource, RunStatus
+from evolab.runs.planning import WorkItem, plan_items
+from evolab.runs.slots import slots_acquire, slots_release, slots_renew
+
+FLUSH_SIZE = 25
+FLUSH_INTERVAL_S = 0.25
+PROGRESS_INTERVAL_S = 0.5
+SLOT_WAIT_S = 0.05
+
+# Fault injection for the reliability tests: a worker that reaches a result of this case
+# kills itself with SIGKILL, as an out-of-memory kill would. Unset in normal operation.
+CRASH_ON_CASE_ENV = "EVOLAB_FAULT_KILL_WORKER_ON_CASE"
+
+
+def _budget_s() -> float:
+    return float(getattr(settings, "EVOLAB_CHUNK_BUDGET_S", 20))
+
+
+def execute_chunk(chunk_id: int) -> None:
+    claim = actions.chunk_claim(chunk_id)
+    if claim is None:
+        return
+    try:
+        run = Run.objects.select_related("harness_version", "suite_version", "backend").get(pk=claim.run_id)
+        items = plan_items(run, chunk_id)
+        if run.source == RunSource.OUTPUTS:
+            asyncio.run(_execute(claim, run, items, model=None, slots=min(len(items), 16) or 1))
+        else:
+            _execute_on_backend(claim, run, items)
+    except LeaseLost:
+        return
+    except Exception as exc:
+        actions.chunk_release(claim, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        close_old_connections()
+    actions.chunk_release(claim)
+
+
+def _execute_on_backend(claim: Claim, run: Run, items: list[WorkItem]) -> None:
+    backend = run.backend
+    if backend is None:
+        raise RuntimeError("the run's backend was deleted")
+    want = max(1, min(run.max_concurrency, len(items)))
+    token = uuid.uuid4().hex
+    ttl = actions.lease_ttl()
+    deadline = time.monotonic() + _budget_s()
+    granted = 0
+    while granted == 0 and time.monotonic() < deadline:
+        granted = slots_acquire(backend_id=backend.pk, want=want, token=token, ttl=ttl)
+        if granted == 0:
+            # Keep the chunk lease alive while waiting for the backend's other users.
+            actions.results_write_batch(claim, [], {}, emit_progress=False)
+            time.sleep(SLOT_WAIT_S)
+    if granted == 0:
+        return  # released below as pending, and enqueued again
+    try:
+        client = BackendClient(backend_config(backend), limiter=asyncio.Semaphore(granted))
+        model = CachedModel(
+            client, client.config, lookup=_cache_lookup, known=_prefetch(run, items, client), enabled=run.use_cache
+        )
+        asyncio.run(_execute(claim, run, items, model=model, slots=granted, slot_token=token, ttl=ttl))
+    finally:
+        slots_release(token=token)
+
+
+def _prefetch(run: Run, items: list[WorkItem], client: BackendClient) -> dict[str, Any]:
+    """Cached answers to every first turn of the chunk, in one query."""
+    if not run.use_cache:
+        return {}
+    keys = []
+    for item in items:
+        if item.messages is None or item.config is None:
+            continue
+        tools = ToolBox.for_case(item.config.agent.tools, case=item.case).schemas() or None
+        request = ChatRequest(
+            messages=[dict(m) for m in item.messages],
+            params=item.config.sampling.as_request_params(),
+            tools=tools,
+            sample_index=item.sample,
+        )
+        keys.append(cache_key(client.config, request))
+    return dict(ResponseCacheEntry.objects.filter(key__in=keys).values_list("key", "result"))
+
+
+@sync_to_async
+def _cache_lookup(key: str) -> dict[str, Any] | None:
+    return ResponseCacheEntry.objects.filter(key=key).values_list("result", flat=True).first()
+
+
+@dataclass
+class _Writer:
+    claim: Claim
+    model: CachedModel | None
+    slot_token: str | None
+    ttl: timedelta
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    remaining: int = 0
+    state: BatchState | None = None
+    lost: bool = False
+    unflushed_cost: float = 0.0
+    last_flush: float = field(default_factory=time.monotonic)
+    last_progress: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def add(self, outcome: dict[str, Any]) -> None:
+        self.pending.append(outcome)
+        self.unflushed_cost += outcome.get("cost_usd", 0.0)
+        if len(self.pending) >= FLUSH_SIZE or time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
+            await self.flush()
+
+    async def flush(self, *, final: bool = False) -> None:
+        if self.lost or (self.lock.locked() and not final):
+            return
+        async with self.lock:
+            batch, self.pending = self.pending, []
+            entries = self.model.new_entries if self.model else {}
+            if self.model:
+                self.model.new_entries = {}
+            now = time.monotonic()
+            progress = final or (bool(batch) and now - self.last_progress >= PROGRESS_INTERVAL_S)
+            try:
+                self.state = await _write(self.claim, batch, entries, progress, self.slot_token, self.in_flight + self.remaining, self.ttl)
+            except LeaseLost:
+                self.lost = True
+                return
+            self.unflushed_cost -= sum(outcome.get("cost_usd", 0.0) for outcome in batch)
+            self.last_flush = now
+            if progress:
+                self.last_progress = now
+
+    def may_start(self, run: Run, deadline: float) -> bool:
+        if self.lost or time.monotonic() >= deadline:
+            return False
+        status = self.state.run_status if self.state else RunStatus.RUNNING
+        if status not in (RunStatus.RUNNING, RunStatus.QUEUED):
+            return False
+        if run.cost_cap_usd is not None:
+            spent = (self.state.spent_usd if self.state else 0.0) + self.unflushed_cost
+            return spent < float(run.cost_cap_usd)
+        return True
+
+
+@sync_to_async
+def _write(
+    claim: Claim,
+    batch: list[dict[str, Any]],
+    entries: dict[str, Any],
+    progress: bool,
+    slot_token: str | None,
+    slots_needed: int,
+    ttl: timedelta,
+) -> BatchState:
+    state = actions.results_write_batch(claim, batch, entries, emit_progress=progress)
+    if slot_token is not None:
+        slots_renew(token=slot_token, slots=slots_needed, ttl=ttl)
+    return state
+
+
+async def _execute(
+    claim: Claim,
+    run: Run,
+    items: list[WorkItem],
+    *,
+    model: CachedModel | None,
+    slots: int,
+    slot_token: str | None = None,
+    ttl: timedelta | None = None,
+) -> None:
+    writer = _Writer(claim=claim, model=model, slot_token=slot_token, ttl=ttl or actions.lease_ttl())
+    deadline = time.monotonic() + _budget_s()
+    # Read the run's status and spend before the first request (the cap may be reached already).
+    await writer.flush(final=False)
+    queue = deque(items)
+    writer.remaining = len(queue)
+    judges = _JudgeClients(run)
+    crash_key = os.environ.get(CRASH_ON_CASE_ENV)
+
+    async def work() -> None:
+        while queue and writer.may_start(run, deadline):
+            item = queue.popleft()
+            writer.remaining = len(queue)
+            if crash_key and item.case_key == crash_key:
+                os.kill(os.getpid(), signal.SIGKILL)
+            writer.in_flight += 1
+            try:
+                outcome = await _run_item(item, model, judges)
+            finally:
+                writer.in_flight -= 1
+            await writer.add(outcome)
+
+    async def heartbeat() -> None:
+        interval = writer.ttl.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            await writer.flush()
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        await asyncio.gather(*(work() for _ in range(max(1, min(slots, len(items))))))
+        await writer.flush(final=True)
+    finally:
+        beat.cancel()
+        await judges.aclose()
+        if model is not None:
+            await model.inner.aclose()  # type: ignore[attr-defined]
+        # The writer thread's connection would otherwise outlive the task (and a database
+        # restart); CONN_MAX_AGE decides whether it is kept.
+        await sync_to_async(close_old_connections)()
+    if writer.lost:
+        raise LeaseLost(claim.chunk_id)
+
+
+class _JudgeClients:
+    """Backends that llm_judge graders name, opened on first use for this chunk."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.clients: dict[str, BackendClient] = {}
+
+    async def judge_for(self, grader: dict[str, Any]) -> Any:
+        if grader.get("type") != "llm_judge":
+            return None
+        name = grader.get("backend") or (self.run.backend.name if self.run.backend else None)
+        if name is None:
+            raise GraderConfigError("backend", "an llm_judge needs a backend to judge with")
+        if name not in self.clients:
+            backend = await sync_to_async(Backend.objects.filter(project_id=self.run.project_id, name=name).first)()
+            if backend is None:
+                raise GraderConfigError("backend", f"no backend named {name!r} in this project")
+            self.clients[name] = BackendClient(backend_config(backend))
+        return self.clients[name].chat
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+
+def _error(item: WorkItem, message: str, **fields: Any) -> dict[str, Any]:
+    return {"result_id": item.result_id, "status": "error", "error": message[:4000], **fields}
+
+
+async def _run_item(item: WorkItem, model: CachedModel | None, judges: _JudgeClients) -> dict[str, Any]:
+    if item.error:
+        return _error(item, item.error)
+    fields: dict[str, Any] = {}
+    if model is None:
+        output = item.recorded_output or ""
+    else:
+        assert item.messages is not None and item.config is not None
+        episode_model = model.for_episode()
+        tools = ToolBox.for_case(item.config.agent.tools, case=item.case)
+        episode = await run_episode(episode_model, item.messages, item.config, tools, sample_index=item.sample)
+        fields = {
+            "episode_status": episode.status,
+            "transcript": episode.transcript,
+            "tool_calls": [asdict(record) for record in episode.tool_calls],
+            "input_tokens": episode.usage.input_tokens,
+            "output_tokens": episode.usage.output_tokens,
+            "reasoning_tokens": episode.usage.reasoning_tokens,
+            "cost_usd": episode.cost_usd,
+            "latency_s": episode.latency_s,
+            "attempts": [asdict(attempt) for attempt in episode.attempts],
+            "cached": episode_model.all_cached,
+            "output": episode.output,
+        }
+        if episode.status == "error":
+            return _error(item, episode.error or "the model call failed", **fields)
+        output = episode.output
+    try:
+        grade = await grade_async(item.grader, output=output, case=item.case, judge=await judges.judge_for(item.grader))
+    except GraderConfigError as error:
+        return _error(item, f"grader: {error}", **fields)
+    judge_cost = float(grade.details.get("judge_cost_usd", 0.0))
+    return {
+        "result_id": item.result_id,
+        "status": "done",
+        "output": output,
+        **fields,
+        "cost_usd": fields.get("cost_usd", 0.0) + judge_cost,
+        "score": grade.score,
+        "passed": grade.passed,
+        "grade_details": grade.details,
+        "sandbox_tier": grade.sandbox_tier,
+        "error": "",
+    }
