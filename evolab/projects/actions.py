@@ -154,6 +154,8 @@ class BackendFields:
     api_key_env: str = ""
     default_params: dict[str, Any] | None = None
     max_concurrency: int = 8
+    timeout_s: float = 120
+    stream: bool = False
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     price_in_per_m: Decimal = Decimal(0)
@@ -170,6 +172,8 @@ def _backend_summary(backend: Backend) -> dict[str, Any]:
         "api_key_env": backend.api_key_env,
         "default_params": backend.default_params,
         "max_concurrency": backend.max_concurrency,
+        "timeout_s": backend.timeout_s,
+        "stream": backend.stream,
         "requests_per_minute": backend.requests_per_minute,
         "tokens_per_minute": backend.tokens_per_minute,
         "price_in_per_m": str(backend.price_in_per_m),
@@ -188,6 +192,8 @@ def _check_backend_fields(fields: BackendFields) -> None:
             "Give the NAME of the environment variable that holds the key (letters, digits, _), never the key.",
             field="api_key_env",
         )
+    if fields.timeout_s < 1:
+        raise ValidationFailed("The timeout must be at least one second.", field="timeout_s")
     if fields.max_concurrency < 1:
         raise ValidationFailed("max_concurrency must be at least 1.", field="max_concurrency")
     if fields.price_in_per_m < 0 or fields.price_out_per_m < 0:
@@ -206,6 +212,8 @@ def _apply_backend_fields(backend: Backend, fields: BackendFields) -> None:
     backend.api_key_env = fields.api_key_env
     backend.default_params = fields.default_params or {}
     backend.max_concurrency = fields.max_concurrency
+    backend.timeout_s = fields.timeout_s
+    backend.stream = fields.stream
     backend.requests_per_minute = fields.requests_per_minute
     backend.tokens_per_minute = fields.tokens_per_minute
     backend.price_in_per_m = fields.price_in_per_m

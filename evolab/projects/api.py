@@ -54,6 +54,8 @@ def _backend_out(backend: Backend) -> dict[str, Any]:
         "api_key_env": backend.api_key_env,
         "default_params": backend.default_params,
         "max_concurrency": backend.max_concurrency,
+        "timeout_s": backend.timeout_s,
+        "stream": backend.stream,
         "requests_per_minute": backend.requests_per_minute,
         "tokens_per_minute": backend.tokens_per_minute,
         "price_in_per_m": backend.price_in_per_m,

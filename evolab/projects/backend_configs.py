@@ -32,4 +32,6 @@ def backend_config(backend: Backend) -> BackendConfig:
         price_in_per_m=float(backend.price_in_per_m),
         price_out_per_m=float(backend.price_out_per_m),
         max_concurrency=backend.max_concurrency,
+        total_timeout_s=backend.timeout_s,
+        stream=backend.stream,
     )

@@ -50,6 +50,8 @@ class BackendForm(forms.Form):
         help_text='JSON, e.g. {"temperature": 1.0, "top_p": 0.95, "top_k": 40}',
     )
     max_concurrency = forms.IntegerField(min_value=1, max_value=1024, initial=8)
+    timeout_s = forms.FloatField(min_value=1, initial=120, label="Request timeout (seconds)")
+    stream = forms.BooleanField(required=False, help_text="Stream answers; a broken stream is retried, never scored.")
     requests_per_minute = forms.IntegerField(min_value=1, required=False)
     tokens_per_minute = forms.IntegerField(min_value=1, required=False)
     price_in_per_m = forms.DecimalField(min_value=0, max_digits=10, decimal_places=4, label="USD per 1M input tokens")
@@ -76,6 +78,8 @@ class BackendForm(forms.Form):
             "api_key_env": backend.api_key_env,
             "default_params": json.dumps(backend.default_params),
             "max_concurrency": backend.max_concurrency,
+            "timeout_s": backend.timeout_s,
+            "stream": backend.stream,
             "requests_per_minute": backend.requests_per_minute,
             "tokens_per_minute": backend.tokens_per_minute,
             "price_in_per_m": backend.price_in_per_m,

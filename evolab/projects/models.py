@@ -64,6 +64,10 @@ class Backend(models.Model):
     api_key_env = models.CharField(max_length=128, blank=True)
     default_params = models.JSONField(default=dict, blank=True)
     max_concurrency = models.PositiveIntegerField(default=8, validators=[MinValueValidator(1)])
+    # Whole-request timeout (a hung endpoint counts as a failed attempt and is retried),
+    # and whether answers are streamed (a broken stream is retried, never scored).
+    timeout_s = models.FloatField(default=120, validators=[MinValueValidator(1)])
+    stream = models.BooleanField(default=False)
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
     price_in_per_m = models.DecimalField(max_digits=10, decimal_places=4, default=0)

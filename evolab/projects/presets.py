@@ -25,6 +25,8 @@ class BackendPreset:
     price_in_per_m: Decimal
     price_out_per_m: Decimal
     max_concurrency: int
+    timeout_s: float = 120
+    stream: bool = False
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     default_params: dict[str, Any] = field(default_factory=dict)

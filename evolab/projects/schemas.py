@@ -46,6 +46,8 @@ class BackendIn(Schema):
     api_key_env: str = Field(default="", max_length=128)
     default_params: dict[str, Any] = {}
     max_concurrency: int = Field(default=8, ge=1, le=1024)
+    timeout_s: float = Field(default=120, ge=1)
+    stream: bool = False
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
     price_in_per_m: Decimal = Field(default=Decimal(0), ge=0, max_digits=10, decimal_places=4)
@@ -63,6 +65,8 @@ class BackendOut(Schema):
     api_key_env: str
     default_params: dict[str, Any]
     max_concurrency: int
+    timeout_s: float
+    stream: bool
     requests_per_minute: int | None
     tokens_per_minute: int | None
     price_in_per_m: Decimal

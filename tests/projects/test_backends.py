@@ -15,6 +15,7 @@ FORM = {
     "api_key_env": "VLLM_KEY",
     "default_params": '{"temperature": 0.7}',
     "max_concurrency": "4",
+    "timeout_s": "60",
     "price_in_per_m": "0",
     "price_out_per_m": "0",
 }

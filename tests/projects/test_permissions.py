@@ -14,6 +14,7 @@ BACKEND = {
     "base_url": "http://127.0.0.1:9000/v1",
     "model": "m",
     "max_concurrency": 4,
+    "timeout_s": 60,
     "price_in_per_m": "0.1",
     "price_out_per_m": "0.2",
     "default_params": "{}",
