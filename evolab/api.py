@@ -20,6 +20,7 @@ from evolab.evals.api import router as evals_router
 from evolab.harnesses.api import router as harnesses_router
 from evolab.projects.actions import token_authenticate
 from evolab.projects.api import router as projects_router
+from evolab.runs.api import router as runs_router
 
 
 class BearerTokenAuth(HttpBearer):
@@ -42,6 +43,7 @@ api = NinjaAPI(
 api.add_router("/projects", projects_router)
 api.add_router("/projects", harnesses_router)
 api.add_router("/projects", evals_router)
+api.add_router("/projects", runs_router)
 
 
 def _error(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:

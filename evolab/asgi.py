@@ -1,7 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through channels.
 
 The Django ASGI app is built first so that apps are loaded before any consumer module
-is imported (later issues add websocket routes to `websocket_urlpatterns`).
+is imported; websocket routes live in `evolab.live.routing`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-websocket_urlpatterns: list = []
+from evolab.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "evolab.projects",
     "evolab.harnesses",
     "evolab.evals",
+    "evolab.live",
+    "evolab.runs",
     "evolab.demo",
 ]
 
@@ -120,6 +122,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not memory, so worker processes started by the reliability tests can share
+    # it (they are given its path); one per test process, so parallel sessions never meet.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-evolab-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -183,6 +188,19 @@ else:
         "polling_interval": 0.1,
     }
 
+# The reconciler re-enqueues chunks whose worker died; beat runs it (`celery worker --beat`
+# in the embedded demo, a separate scheduler in production).
+CELERY_BEAT_SCHEDULE = {"runs-reconcile": {"task": "runs.reconcile", "schedule": 5.0}}
+
+# Run execution: results per chunk, the lease a worker holds on a chunk (renewed while it
+# works), how long one chunk task may keep starting results, and how many unclean ends a
+# chunk survives before it is failed.
+EVOLAB_RUN_CHUNK_SIZE = int(os.environ.get("EVOLAB_RUN_CHUNK_SIZE", "100"))
+EVOLAB_CHUNK_LEASE_S = float(os.environ.get("EVOLAB_CHUNK_LEASE_S", "30"))
+EVOLAB_CHUNK_BUDGET_S = float(os.environ.get("EVOLAB_CHUNK_BUDGET_S", "20"))
+EVOLAB_CHUNK_MAX_ATTEMPTS = int(os.environ.get("EVOLAB_CHUNK_MAX_ATTEMPTS", "3"))
+EVOLAB_CHUNK_REQUEUE_S = float(os.environ.get("EVOLAB_CHUNK_REQUEUE_S", "30"))
+
 CHANNEL_LAYERS = {
     "default": (
         {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
@@ -203,4 +221,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # One line per model request would drown everything else (and cost CPU per call).
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "openai")},
 }

@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("evolab.projects.urls")),
     path("", include("evolab.harnesses.urls")),
     path("", include("evolab.evals.urls")),
+    path("", include("evolab.runs.urls")),
 ]

@@ -55,3 +55,47 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("audit events are append-only")
+
+
+class OutboxEvent(models.Model):
+    """A notice that something in a project changed, for live pages to pick up.
+
+    Written in the transaction of the change it announces (so it exists exactly when the
+    change does), read in id order by websocket consumers. Every member of the project
+    receives it, so it says *what* changed (type, object, version), never content: no
+    model output, no case text, nothing a viewer may not see. Pages re-fetch the fragment
+    over authorised HTTP. The project is a plain id, as in `AuditEvent`.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # No single-column index: the (project_id, id) index below serves lookups by project.
+    project_id = models.BigIntegerField()
+    type = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    version = models.IntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project_id", "id"], name="outbox_project_id_id")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.type} {self.object_type}:{self.object_id} v{self.version}"
+
+    @staticmethod
+    def group_name(project_id: int) -> str:
+        """The channel-layer group whose sockets are woken when the project has new events."""
+        return f"project-{project_id}"
+
+    def as_message(self) -> dict[str, Any]:
+        """The event as sent over the websocket."""
+        return {
+            "id": self.pk,
+            "type": self.type,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "version": self.version,
+            "data": self.data,
+        }
