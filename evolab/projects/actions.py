@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -162,23 +163,15 @@ class BackendFields:
     price_out_per_m: Decimal = Decimal(0)
 
 
+def backend_fields_of(backend: Backend) -> BackendFields:
+    """The editable configuration of a stored backend."""
+    return BackendFields(**{f.name: getattr(backend, f.name) for f in dataclass_fields(BackendFields)})
+
+
 def _backend_summary(backend: Backend) -> dict[str, Any]:
-    return {
-        "name": backend.name,
-        "kind": backend.kind,
-        "family": backend.family,
-        "base_url": backend.base_url,
-        "model": backend.model,
-        "api_key_env": backend.api_key_env,
-        "default_params": backend.default_params,
-        "max_concurrency": backend.max_concurrency,
-        "timeout_s": backend.timeout_s,
-        "stream": backend.stream,
-        "requests_per_minute": backend.requests_per_minute,
-        "tokens_per_minute": backend.tokens_per_minute,
-        "price_in_per_m": str(backend.price_in_per_m),
-        "price_out_per_m": str(backend.price_out_per_m),
-    }
+    """The configuration as JSON for the audit log (prices as exact decimal strings)."""
+    values = asdict(backend_fields_of(backend))
+    return {key: str(value) if isinstance(value, Decimal) else value for key, value in values.items()}
 
 
 def _check_backend_fields(fields: BackendFields) -> None:
@@ -204,54 +197,20 @@ def _check_backend_fields(fields: BackendFields) -> None:
 
 
 def _apply_backend_fields(backend: Backend, fields: BackendFields) -> None:
+    for field in dataclass_fields(BackendFields):
+        setattr(backend, field.name, getattr(fields, field.name))
     backend.name = fields.name.strip()
-    backend.kind = fields.kind
-    backend.family = fields.family
-    backend.base_url = fields.base_url
-    backend.model = fields.model
-    backend.api_key_env = fields.api_key_env
     backend.default_params = fields.default_params or {}
-    backend.max_concurrency = fields.max_concurrency
-    backend.timeout_s = fields.timeout_s
-    backend.stream = fields.stream
-    backend.requests_per_minute = fields.requests_per_minute
-    backend.tokens_per_minute = fields.tokens_per_minute
-    backend.price_in_per_m = fields.price_in_per_m
-    backend.price_out_per_m = fields.price_out_per_m
 
 
-def backend_create(*, actor: User, project: Project, fields: BackendFields) -> Backend:
-    _check_backend_fields(fields)
-    backend = Backend(project=project)
-    _apply_backend_fields(backend, fields)
-    try:
-        with transaction.atomic():
-            backend.save()
-            audit_record(
-                actor=actor,
-                project_id=project.pk,
-                action="backend.create",
-                object_type="backend",
-                object_id=backend.pk,
-                object_label=backend.name,
-                after=_backend_summary(backend),
-            )
-    except IntegrityError:
-        raise Conflict(f"A backend named '{fields.name}' exists.", field="name") from None
-    return backend
-
-
-def backend_update(*, actor: User, backend: Backend, fields: BackendFields) -> Backend:
-    _check_backend_fields(fields)
-    before = _backend_summary(backend)
-    _apply_backend_fields(backend, fields)
+def _backend_save(*, actor: User, backend: Backend, action: str, before: dict[str, Any] | None) -> Backend:
     try:
         with transaction.atomic():
             backend.save()
             audit_record(
                 actor=actor,
                 project_id=backend.project_id,
-                action="backend.update",
+                action=action,
                 object_type="backend",
                 object_id=backend.pk,
                 object_label=backend.name,
@@ -259,8 +218,22 @@ def backend_update(*, actor: User, backend: Backend, fields: BackendFields) -> B
                 after=_backend_summary(backend),
             )
     except IntegrityError:
-        raise Conflict(f"A backend named '{fields.name}' exists.", field="name") from None
+        raise Conflict(f"A backend named '{backend.name}' exists.", field="name") from None
     return backend
+
+
+def backend_create(*, actor: User, project: Project, fields: BackendFields) -> Backend:
+    _check_backend_fields(fields)
+    backend = Backend(project=project)
+    _apply_backend_fields(backend, fields)
+    return _backend_save(actor=actor, backend=backend, action="backend.create", before=None)
+
+
+def backend_update(*, actor: User, backend: Backend, fields: BackendFields) -> Backend:
+    _check_backend_fields(fields)
+    before = _backend_summary(backend)
+    _apply_backend_fields(backend, fields)
+    return _backend_save(actor=actor, backend=backend, action="backend.update", before=before)
 
 
 def backend_delete(*, actor: User, backend: Backend) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -43,24 +44,7 @@ def _member_out(membership: Membership) -> dict[str, Any]:
 
 
 def _backend_out(backend: Backend) -> dict[str, Any]:
-    return {
-        "id": backend.pk,
-        "name": backend.name,
-        "kind": backend.kind,
-        "family": backend.family,
-        "simulated": backend.is_simulated,
-        "base_url": backend.base_url,
-        "model": backend.model,
-        "api_key_env": backend.api_key_env,
-        "default_params": backend.default_params,
-        "max_concurrency": backend.max_concurrency,
-        "timeout_s": backend.timeout_s,
-        "stream": backend.stream,
-        "requests_per_minute": backend.requests_per_minute,
-        "tokens_per_minute": backend.tokens_per_minute,
-        "price_in_per_m": backend.price_in_per_m,
-        "price_out_per_m": backend.price_out_per_m,
-    }
+    return {"id": backend.pk, "simulated": backend.is_simulated, **asdict(actions.backend_fields_of(backend))}
 
 
 @router.get("", response=list[ProjectOut])

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from django import forms
 
-from evolab.projects.models import Backend, BackendFamily, BackendKind, Role
-from evolab.projects.presets import BackendPreset
+from evolab.projects.actions import BackendFields
+from evolab.projects.models import BackendFamily, BackendKind, Role
 
 ASSIGNABLE_ROLES = [(role.label, role.label) for role in sorted(Role, reverse=True)]
 
@@ -68,23 +69,8 @@ class BackendForm(forms.Form):
         return value
 
     @classmethod
-    def initial_from(cls, backend: Backend | BackendPreset) -> dict[str, Any]:
-        return {
-            "name": backend.name,
-            "kind": backend.kind,
-            "family": backend.family,
-            "base_url": backend.base_url,
-            "model": backend.model,
-            "api_key_env": backend.api_key_env,
-            "default_params": json.dumps(backend.default_params),
-            "max_concurrency": backend.max_concurrency,
-            "timeout_s": backend.timeout_s,
-            "stream": backend.stream,
-            "requests_per_minute": backend.requests_per_minute,
-            "tokens_per_minute": backend.tokens_per_minute,
-            "price_in_per_m": backend.price_in_per_m,
-            "price_out_per_m": backend.price_out_per_m,
-        }
+    def initial_from(cls, values: BackendFields) -> dict[str, Any]:
+        return {**asdict(values), "default_params": json.dumps(values.default_params or {})}
 
 
 class TokenForm(forms.Form):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
+from evolab.projects.actions import BackendFields
 from evolab.projects.models import BackendFamily, BackendKind
 
 SIMULATOR_URL = os.environ.get("EVOLAB_SIMULATOR_URL", "http://127.0.0.1:8765/v1")
@@ -16,20 +16,7 @@ SIMULATOR_URL = os.environ.get("EVOLAB_SIMULATOR_URL", "http://127.0.0.1:8765/v1
 class BackendPreset:
     key: str
     label: str
-    name: str
-    kind: str
-    family: str
-    base_url: str
-    model: str
-    api_key_env: str
-    price_in_per_m: Decimal
-    price_out_per_m: Decimal
-    max_concurrency: int
-    timeout_s: float = 120
-    stream: bool = False
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-    default_params: dict[str, Any] = field(default_factory=dict)
+    fields: BackendFields
 
 
 M27_SAMPLING = {"temperature": 1.0, "top_p": 0.95, "top_k": 40}
@@ -40,30 +27,34 @@ PRESETS: dict[str, BackendPreset] = {
         BackendPreset(
             key="minimax-m2.7",
             label="MiniMax M2.7 (hosted API)",
-            name="minimax-m2.7",
-            kind=BackendKind.OPENAI_COMPAT,
-            family=BackendFamily.MINIMAX,
-            base_url="https://api.minimax.io/v1",
-            model="MiniMax-M2.7",
-            api_key_env="MINIMAX_API_KEY",
-            price_in_per_m=Decimal("0.30"),
-            price_out_per_m=Decimal("1.20"),
-            max_concurrency=8,
-            default_params=M27_SAMPLING,
+            fields=BackendFields(
+                name="minimax-m2.7",
+                kind=BackendKind.OPENAI_COMPAT,
+                family=BackendFamily.MINIMAX,
+                base_url="https://api.minimax.io/v1",
+                model="MiniMax-M2.7",
+                api_key_env="MINIMAX_API_KEY",
+                price_in_per_m=Decimal("0.30"),
+                price_out_per_m=Decimal("1.20"),
+                max_concurrency=8,
+                default_params=M27_SAMPLING,
+            ),
         ),
         BackendPreset(
             key="simulator",
             label="Simulator: M2.7 profile (simulated, local)",
-            name="m2.7-simulated",
-            kind=BackendKind.SIMULATOR,
-            family=BackendFamily.MINIMAX,
-            base_url=SIMULATOR_URL,
-            model="MiniMax-M2.7-sim",
-            api_key_env="",
-            price_in_per_m=Decimal("0.30"),
-            price_out_per_m=Decimal("1.20"),
-            max_concurrency=16,
-            default_params=M27_SAMPLING,
+            fields=BackendFields(
+                name="m2.7-simulated",
+                kind=BackendKind.SIMULATOR,
+                family=BackendFamily.MINIMAX,
+                base_url=SIMULATOR_URL,
+                model="MiniMax-M2.7-sim",
+                api_key_env="",
+                price_in_per_m=Decimal("0.30"),
+                price_out_per_m=Decimal("1.20"),
+                max_concurrency=16,
+                default_params=M27_SAMPLING,
+            ),
         ),
     )
 }

@@ -160,7 +160,7 @@ def backend_new(request: AuthedRequest, slug: str) -> HttpResponse:
     preset = PRESETS.get(request.GET.get("preset", ""))
     initial = {"default_params": "{}", "family": "generic", "kind": "openai_compat"}
     if preset is not None:
-        initial = BackendForm.initial_from(preset)
+        initial = BackendForm.initial_from(preset.fields)
     form = BackendForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -177,7 +177,7 @@ def backend_new(request: AuthedRequest, slug: str) -> HttpResponse:
 def backend_edit(request: AuthedRequest, slug: str, backend_id: int) -> HttpResponse:
     project = get_project_for(request.user, slug, Role.OWNER)
     backend = get_backend(project, backend_id)
-    form = BackendForm(request.POST or None, initial=BackendForm.initial_from(backend))
+    form = BackendForm(request.POST or None, initial=BackendForm.initial_from(actions.backend_fields_of(backend)))
     if request.method == "POST" and form.is_valid():
         try:
             actions.backend_update(actor=request.user, backend=backend, fields=_backend_fields(form))

@@ -5,20 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('projects', '0002_backend_probe'),
+        ("projects", "0002_backend_probe"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backend',
-            name='stream',
+            model_name="backend",
+            name="stream",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='backend',
-            name='timeout_s',
+            model_name="backend",
+            name="timeout_s",
             field=models.FloatField(default=120, validators=[django.core.validators.MinValueValidator(1)]),
         ),
     ]

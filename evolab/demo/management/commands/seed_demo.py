@@ -15,7 +15,7 @@ from evolab.evals.actions import suite_create, suite_version_import
 from evolab.evals.models import EvalSuite
 from evolab.harnesses.actions import version_create
 from evolab.harnesses.selectors import head_of
-from evolab.projects.actions import BackendFields, backend_create, project_create
+from evolab.projects.actions import backend_create, project_create
 from evolab.projects.models import Project
 from evolab.projects.presets import PRESETS
 
@@ -64,25 +64,10 @@ class Command(BaseCommand):
 
     def _backend(self, user: User, project: Project) -> None:
         preset = PRESETS["simulator"]
-        if project.backends.filter(name=preset.name).exists():
+        if project.backends.filter(name=preset.fields.name).exists():
             return
-        backend_create(
-            actor=user,
-            project=project,
-            fields=BackendFields(
-                name=preset.name,
-                kind=preset.kind,
-                family=preset.family,
-                base_url=preset.base_url,
-                model=preset.model,
-                api_key_env=preset.api_key_env,
-                default_params=dict(preset.default_params),
-                max_concurrency=preset.max_concurrency,
-                price_in_per_m=preset.price_in_per_m,
-                price_out_per_m=preset.price_out_per_m,
-            ),
-        )
-        self.stdout.write(f"created backend {preset.name} (simulated)")
+        backend_create(actor=user, project=project, fields=preset.fields)
+        self.stdout.write(f"created backend {preset.fields.name} (simulated)")
 
     def _harness(self, user: User, project: Project) -> None:
         if head_of(project) is not None:
