@@ -166,6 +166,13 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
+# The environment variables a backend may name as its API key. Owners choose the name,
+# the operator decides which names exist: otherwise any project owner could point a
+# backend at their own server and have a worker send it SECRET_KEY or DATABASE_URL.
+EVOLAB_BACKEND_KEY_VARS = env_list("EVOLAB_BACKEND_KEY_VARS", "MINIMAX_API_KEY,OPENAI_API_KEY")
+EVOLAB_BACKEND_KEY_PREFIX = os.environ.get("EVOLAB_BACKEND_KEY_PREFIX", "EVOLAB_KEY_")
+NINJA_PAGINATION_MAX_LIMIT = 500
+
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -19,6 +19,7 @@ import openai
 from evolab.backends.accounting import cost_usd, usage_from_payload
 from evolab.backends.errors import BackendRejected, BackendRetriesExhausted
 from evolab.backends.params import PreparedParams, prepare_params
+from evolab.backends.rate_limit import RateLimiter
 from evolab.backends.responses import AssistantTurn, StreamAssembler
 from evolab.backends.retry import RetryPolicy, is_retryable_status, retry_after_seconds
 from evolab.backends.types import Attempt, BackendConfig, ChatRequest, ChatResult
@@ -71,6 +72,11 @@ class BackendClient:
     ) -> None:
         self.config = config
         self._limiter: AbstractAsyncContextManager[Any] = limiter or asyncio.Semaphore(config.max_concurrency)
+        share = max(config.rate_share, 1e-6)
+        self._rate = RateLimiter(
+            requests_per_minute=config.requests_per_minute * share if config.requests_per_minute else None,
+            tokens_per_minute=config.tokens_per_minute * share if config.tokens_per_minute else None,
+        )
         self._retry_policy = retry_policy or RetryPolicy()
         self._rng = rng or random.Random()
         self._openai = openai.AsyncOpenAI(
@@ -104,6 +110,7 @@ class BackendClient:
         attempts: list[Attempt] = []
         total_attempts = self.config.max_retries + 1
         for number in range(1, total_attempts + 1):
+            await self._rate.acquire()
             started = time.monotonic()
             try:
                 async with self._limiter:
@@ -139,7 +146,9 @@ class BackendClient:
                 continue
             duration = time.monotonic() - started
             attempts.append(Attempt(number, answer.request_id, 200, None, duration))
-            return self._result(answer, attempts, duration)
+            result = self._result(answer, attempts, duration)
+            self._rate.record_tokens(result.usage.input_tokens + result.usage.output_tokens)
+            return result
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _create_args(self, request: ChatRequest, prepared: PreparedParams) -> dict[str, Any]:

@@ -33,6 +33,11 @@ class BackendConfig:
     price_out_per_m: float = 0.0
     max_concurrency: int = 8
     reasoning_split: bool = False
+    # Client-side pacing; None means no limit. `rate_share` is this client's part of the
+    # backend's limits when several clients (chunks, workers) use the backend at once.
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    rate_share: float = 1.0
     connect_timeout_s: float = 5.0
     total_timeout_s: float = 120.0
     max_retries: int = 4

@@ -25,7 +25,7 @@ from evolab.backends.errors import BackendError
 from evolab.backends.probe import probe_parameters
 from evolab.core.actions import audit_record
 from evolab.core.errors import Conflict, ValidationFailed
-from evolab.projects.backend_configs import backend_config
+from evolab.projects.backend_configs import allowed_key_variables_text, backend_config, key_variable_allowed
 from evolab.projects.models import ApiToken, Backend, BackendFamily, BackendKind, Membership, Project, Role
 
 TOKEN_PREFIX = "evl_"
@@ -157,6 +157,7 @@ class BackendFields:
     max_concurrency: int = 8
     timeout_s: float = 120
     stream: bool = False
+    reasoning_split: bool = False
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     price_in_per_m: Decimal = Decimal(0)
@@ -183,6 +184,12 @@ def _check_backend_fields(fields: BackendFields) -> None:
         # A key pasted here by mistake must not be stored: only variable names are allowed.
         raise ValidationFailed(
             "Give the NAME of the environment variable that holds the key (letters, digits, _), never the key.",
+            field="api_key_env",
+        )
+    if fields.api_key_env and not key_variable_allowed(fields.api_key_env):
+        raise ValidationFailed(
+            f"{fields.api_key_env} is not a variable set aside for model keys; use {allowed_key_variables_text()}"
+            " (the operator sets the list with EVOLAB_BACKEND_KEY_VARS and EVOLAB_BACKEND_KEY_PREFIX).",
             field="api_key_env",
         )
     if fields.timeout_s < 1:

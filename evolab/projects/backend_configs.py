@@ -8,14 +8,34 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
+
 from evolab.backends.types import BackendConfig
 from evolab.core.errors import ValidationFailed
 from evolab.projects.models import Backend, BackendFamily
 
 
+def key_variable_allowed(name: str) -> bool:
+    """Only variables the operator set aside for model keys may be read for a backend."""
+    prefix = settings.EVOLAB_BACKEND_KEY_PREFIX
+    return name in settings.EVOLAB_BACKEND_KEY_VARS or bool(prefix and name.startswith(prefix))
+
+
+def allowed_key_variables_text() -> str:
+    names = ", ".join(settings.EVOLAB_BACKEND_KEY_VARS)
+    prefix = settings.EVOLAB_BACKEND_KEY_PREFIX
+    return f"{names}, or a name starting with {prefix}" if prefix else names
+
+
 def backend_config(backend: Backend) -> BackendConfig:
     api_key = None
     if backend.api_key_env:
+        if not key_variable_allowed(backend.api_key_env):
+            # Checked again at use time: the operator's list may have changed since.
+            raise ValidationFailed(
+                f"{backend.api_key_env} is not a variable set aside for model keys ({allowed_key_variables_text()}).",
+                field="api_key_env",
+            )
         api_key = os.environ.get(backend.api_key_env)
         if not api_key:
             raise ValidationFailed(
@@ -34,4 +54,7 @@ def backend_config(backend: Backend) -> BackendConfig:
         max_concurrency=backend.max_concurrency,
         total_timeout_s=backend.timeout_s,
         stream=backend.stream,
+        reasoning_split=backend.reasoning_split,
+        requests_per_minute=backend.requests_per_minute,
+        tokens_per_minute=backend.tokens_per_minute,
     )

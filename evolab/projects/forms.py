@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from evolab.projects.actions import BackendFields
+from evolab.projects.backend_configs import allowed_key_variables_text
 from evolab.projects.models import BackendFamily, BackendKind, Role
 
 ASSIGNABLE_ROLES = [(role.label, role.label) for role in sorted(Role, reverse=True)]
@@ -53,10 +54,19 @@ class BackendForm(forms.Form):
     max_concurrency = forms.IntegerField(min_value=1, max_value=1024, initial=8)
     timeout_s = forms.FloatField(min_value=1, initial=120, label="Request timeout (seconds)")
     stream = forms.BooleanField(required=False, help_text="Stream answers; a broken stream is retried, never scored.")
+    reasoning_split = forms.BooleanField(
+        required=False, help_text="MiniMax: ask for reasoning in a separate field instead of <think> blocks."
+    )
     requests_per_minute = forms.IntegerField(min_value=1, required=False)
     tokens_per_minute = forms.IntegerField(min_value=1, required=False)
     price_in_per_m = forms.DecimalField(min_value=0, max_digits=10, decimal_places=4, label="USD per 1M input tokens")
     price_out_per_m = forms.DecimalField(min_value=0, max_digits=10, decimal_places=4, label="USD per 1M output tokens")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "api_key_env"
+        ].help_text = f"The NAME of the variable that holds the key on the workers: {allowed_key_variables_text()}. Never the key."
 
     def clean_default_params(self) -> dict[str, Any]:
         text = self.cleaned_data.get("default_params") or "{}"

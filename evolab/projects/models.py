@@ -68,6 +68,8 @@ class Backend(models.Model):
     # and whether answers are streamed (a broken stream is retried, never scored).
     timeout_s = models.FloatField(default=120, validators=[MinValueValidator(1)])
     stream = models.BooleanField(default=False)
+    # MiniMax: return reasoning in a separate field instead of <think> blocks in the content.
+    reasoning_split = models.BooleanField(default=False)
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
     price_in_per_m = models.DecimalField(max_digits=10, decimal_places=4, default=0)

@@ -48,6 +48,7 @@ class BackendIn(Schema):
     max_concurrency: int = Field(default=8, ge=1, le=1024)
     timeout_s: float = Field(default=120, ge=1)
     stream: bool = False
+    reasoning_split: bool = False
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
     price_in_per_m: Decimal = Field(default=Decimal(0), ge=0, max_digits=10, decimal_places=4)
@@ -67,6 +68,7 @@ class BackendOut(Schema):
     max_concurrency: int
     timeout_s: float
     stream: bool
+    reasoning_split: bool
     requests_per_minute: int | None
     tokens_per_minute: int | None
     price_in_per_m: Decimal

@@ -53,8 +53,8 @@ def test_probing_from_the_page_runs_on_commit_and_shows_each_parameter(
 
 
 def test_a_missing_api_key_variable_is_reported_not_sent(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("EVOLAB_TEST_MISSING_KEY", raising=False)
-    backend = BackendFactory(project=team.project, api_key_env="EVOLAB_TEST_MISSING_KEY")
+    monkeypatch.delenv("EVOLAB_KEY_TEST_MISSING", raising=False)
+    backend = BackendFactory(project=team.project, api_key_env="EVOLAB_KEY_TEST_MISSING")
     assert backend_probe_run(backend=backend) == {}
     backend.refresh_from_db()
-    assert "EVOLAB_TEST_MISSING_KEY is not set" in backend.probe_error
+    assert "EVOLAB_KEY_TEST_MISSING is not set" in backend.probe_error

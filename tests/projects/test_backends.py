@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from evolab.core.models import AuditEvent
 from evolab.projects.models import Backend
 from tests.conftest import Team
@@ -12,7 +14,7 @@ FORM = {
     "family": "generic",
     "base_url": "http://127.0.0.1:9000/v1",
     "model": "qwen",
-    "api_key_env": "VLLM_KEY",
+    "api_key_env": "EVOLAB_KEY_VLLM",
     "default_params": '{"temperature": 0.7}',
     "max_concurrency": "4",
     "timeout_s": "60",
@@ -91,3 +93,24 @@ def test_owner_edits_and_deletes_a_backend(team: Team) -> None:
         "backend.update",
         "backend.delete",
     ]
+
+
+def test_it_refuses_a_variable_not_set_aside_for_model_keys(team: Team) -> None:
+    # Otherwise an owner could have a worker send SECRET_KEY or DATABASE_URL to any URL.
+    for name in ("DATABASE_URL", "SECRET_KEY", "REDIS_URL"):
+        response = team.client_for("owner").post(f"/p/{team.project.slug}/backends/new/", {**FORM, "api_key_env": name})
+        assert "not a variable set aside for model keys" in str(response.context["form"].errors["api_key_env"])
+    assert not Backend.objects.filter(project=team.project).exists()
+
+
+def test_a_stored_backend_is_checked_again_when_used(team: Team, settings: object) -> None:
+    from evolab.core.errors import ValidationFailed
+    from evolab.projects.backend_configs import backend_config
+    from tests.factories import BackendFactory
+
+    backend = BackendFactory(project=team.project, api_key_env="MINIMAX_API_KEY")
+    settings.EVOLAB_BACKEND_KEY_VARS = []  # type: ignore[attr-defined]
+    settings.EVOLAB_BACKEND_KEY_PREFIX = ""  # type: ignore[attr-defined]
+    with pytest.raises(ValidationFailed) as refused:
+        backend_config(backend)
+    assert refused.value.field == "api_key_env"
