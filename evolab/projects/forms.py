@@ -66,7 +66,7 @@ class BackendForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields[
             "api_key_env"
-        ].help_text = f"The NAME of the variable that holds the key on the workers: {allowed_key_variables_text()}. Never the key."
+        ].help_text = f"The NAME of the variable that holds the key on workers: {allowed_key_variables_text()}. Never the key."
 
     def clean_default_params(self) -> dict[str, Any]:
         text = self.cleaned_data.get("default_params") or "{}"
