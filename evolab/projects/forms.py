@@ -64,9 +64,8 @@ class BackendForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields[
-            "api_key_env"
-        ].help_text = f"The NAME of the variable that holds the key on workers: {allowed_key_variables_text()}. Never the key."
+        allowed = allowed_key_variables_text()
+        self.fields["api_key_env"].help_text = f"The NAME of the variable holding the key on workers: {allowed}."
 
     def clean_default_params(self) -> dict[str, Any]:
         text = self.cleaned_data.get("default_params") or "{}"
