@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, django_auth
 
 from evolab.core.errors import DomainError
@@ -24,12 +24,17 @@ from evolab.runs.api import router as runs_router
 
 
 class BearerTokenAuth(HttpBearer):
-    """Personal API tokens (`Authorization: Bearer evl_…`) for scripts and CI; no CSRF needed."""
+    """Personal API tokens (`Authorization: Bearer evl_…`) for scripts and CI; no CSRF needed.
 
-    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+    A request that carries a token is judged by it alone: a wrong or revoked token is
+    refused even if the same browser also holds a session cookie.
+    """
+
+    def authenticate(self, request: HttpRequest, token: str) -> User:
         user = token_authenticate(token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            raise AuthenticationError()
+        request.user = user
         return user
 
 
@@ -37,7 +42,7 @@ api = NinjaAPI(
     title="evolab API",
     version="1",
     urls_namespace="api",
-    # Bearer first: a request carrying a token never falls back to its cookies.
+    # Bearer first; without an Authorization header the session (with CSRF) is used.
     auth=[BearerTokenAuth(), django_auth],
 )
 api.add_router("/projects", projects_router)
@@ -53,6 +58,19 @@ def _error(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpRespo
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return _error(request, exc.status, exc.as_dict())
+
+
+STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """ninja's own refusals (a failed CSRF check among them) in our error format."""
+    code = STATUS_CODES.get(exc.status_code, "error")
+    message = str(exc)
+    if code == "forbidden" and "CSRF" in message:
+        code, message = "csrf_failed", "CSRF check failed: reload the page, or send a bearer token."
+    return _error(request, exc.status_code, {"code": code, "message": message})
 
 
 @api.exception_handler(Http404)

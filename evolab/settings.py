@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "evolab.core.middleware.VaryOnHtmxMiddleware",
     "evolab.core.middleware.DomainErrorMiddleware",
+    "evolab.core.middleware.ApiErrorFormatMiddleware",
 ]
 
 ROOT_URLCONF = "evolab.urls"

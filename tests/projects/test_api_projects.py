@@ -55,3 +55,23 @@ def test_openapi_and_docs_are_served_locally(db: None) -> None:
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_every_api_error_has_the_json_format(team: Team) -> None:
+    from django.test import Client
+
+    client = team.client_for("owner")
+    unknown = client.get("/api/v1/no-such-thing")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
+    wrong_method = client.patch(f"/api/v1/projects/{team.project.slug}/audit")
+    assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"
+    csrf = Client(enforce_csrf_checks=True)
+    csrf.force_login(team.owner)
+    refused = csrf.post("/api/v1/projects", data={"name": "x"}, content_type="application/json")
+    assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
+
+
+def test_a_wrong_token_is_refused_even_with_a_session(team: Team) -> None:
+    client = team.client_for("owner")
+    response = client.get(f"/api/v1/projects/{team.project.slug}", HTTP_AUTHORIZATION="Bearer evl_wrong")
+    assert response.status_code == 401

@@ -40,3 +40,10 @@ def test_audit_page_paginates(team: Team, django_assert_max_num_queries: object)
     response = team.client_for("viewer").get(f"/p/{team.project.slug}/audit/?page=2")
     assert response.status_code == 200
     assert len(response.context["page"].object_list) == 50
+
+
+def test_audit_page_shows_changes_field_by_field(team: Team) -> None:
+    actions.membership_change_role(actor=team.owner, membership=team.project.memberships.get(user=team.viewer), role=Role.MAINTAINER)
+    html = team.client_for("viewer").get(f"/p/{team.project.slug}/audit/").content.decode()
+    assert '<span class="mono">role</span>: <del>viewer</del> → <ins>maintainer</ins>' in html
+    assert "{'role'" not in html

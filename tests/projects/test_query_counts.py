@@ -8,6 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from evolab.evals.actions import suite_create
+from evolab.harnesses.actions import version_create
 from evolab.projects import actions
 from evolab.projects.models import Role
 from tests.conftest import Team
@@ -21,7 +23,13 @@ def _queries(call: Callable[[], object]) -> int:
 
 
 def _grow(team: Team, n: int) -> None:
-    for _ in range(n):
+    start = team.project.memberships.count()
+    for i in range(n):
+        actions.token_create(user=team.owner, name=f"token {start + i}")
+        version_create(
+            actor=team.owner, project=team.project, files={"system.md": f"prompt {start + i}"}, message=f"v {start + i}"
+        )
+        suite_create(actor=team.owner, project=team.project, slug=f"suite-{start + i}", name=f"Suite {start + i}")
         MembershipFactory(project=ProjectFactory(), user=team.owner, role=Role.VIEWER)
         MembershipFactory(project=team.project, role=Role.VIEWER)
         BackendFactory(project=team.project)
@@ -32,6 +40,9 @@ def _grow(team: Team, n: int) -> None:
     "url",
     [
         "/p/",
+        "/p/{slug}/",
+        "/p/{slug}/settings/",
+        "/account/tokens/",
         "/p/{slug}/backends/",
         "/p/{slug}/audit/",
         "/api/v1/projects",
