@@ -101,7 +101,9 @@ def _case(
         "grader": grader,
         "tags": tags,
         "split": SPLITS[index],
-        "metadata": {"topic": topic, **metadata},
+        # What kind of insight a case needs is the simulator's secret: it stays out of the
+        # data, so it can never reach a proposer prompt or a reviewer as a hint.
+        "metadata": {"topic": topic, **{k: v for k, v in metadata.items() if k != "insight"}},
     }
 
 
