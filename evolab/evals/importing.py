@@ -121,6 +121,9 @@ def guess_format(filename: str) -> str:
     return "csv" if filename.lower().endswith(".csv") else "jsonl"
 
 
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+
+
 def read_cases(
     source: bytes | IO[bytes],
     *,
@@ -137,7 +140,14 @@ def read_cases(
     """
     if fmt not in FORMATS:
         raise ValidationFailed(f"Unknown format '{fmt}'; use jsonl or csv.", field="format")
-    data = source if isinstance(source, bytes) else source.read()
+    # Read one byte past the limit to tell "at the limit" from "over it" without
+    # loading an arbitrarily large upload into memory.
+    data = source if isinstance(source, bytes) else source.read(MAX_IMPORT_BYTES + 1)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ValidationFailed(
+            f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB; split it into several imports.",
+            field="file",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -225,3 +225,15 @@ def test_parse_mapping_rejects_bad_pairs(pairs: list[str]) -> None:
 
 def test_parse_mapping() -> None:
     assert parse_mapping([" key = task_id ", "", "input=question.text"]) == {"key": "task_id", "input": "question.text"}
+
+
+def test_it_refuses_a_file_over_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from evolab.core.errors import ValidationFailed
+    from evolab.evals import importing
+
+    monkeypatch.setattr(importing, "MAX_IMPORT_BYTES", 100)
+    with pytest.raises(ValidationFailed) as refused:
+        importing.read_cases(io.BytesIO(b'{"key": "a", "input": "x"}\n' * 10), fmt="jsonl")
+    assert refused.value.field == "file"
