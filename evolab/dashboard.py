@@ -10,8 +10,10 @@ from evolab.core.http import AuthedRequest
 from evolab.evals.selectors import suites_of
 from evolab.harnesses.selectors import head_of, versions_of
 from evolab.projects.selectors import get_project_for, members_of
+from evolab.runs.selectors import run_list
 
 RECENT_VERSIONS = 8
+RECENT_RUNS = 5
 
 
 @login_required
@@ -22,6 +24,7 @@ def project_dashboard(request: AuthedRequest, slug: str) -> HttpResponse:
         "head": head_of(project),
         "recent_versions": versions_of(project)[:RECENT_VERSIONS],
         "suites": suites_of(project),
+        "recent_runs": run_list(project)[:RECENT_RUNS],
         "members": members_of(project),
     }
     return render(request, "dashboard.html", context)

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
@@ -31,6 +33,28 @@ def require_service(available: bool, reason: str) -> None:
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings: object) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _in_memory_broker() -> Iterator[None]:
+    """Work enqueued on commit by a test goes to an in-memory broker, never to the
+    embedded default's folder under var/, where a later demo worker would run it. Tests
+    that need a real broker (tests/reliability) point the app elsewhere themselves."""
+    from evolab.celery import app
+
+    previous = app.conf.broker_url, app.conf.broker_transport_options
+    _forget_broker_connections(app)
+    app.conf.update(broker_url="memory://", broker_transport_options={})
+    yield
+    app.conf.update(broker_url=previous[0], broker_transport_options=previous[1])
+    _forget_broker_connections(app)
+
+
+def _forget_broker_connections(app: Any) -> None:
+    """Connection pools are opened once per process with the broker settings of the
+    time; drop them so the next message uses the current settings."""
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 @dataclass

@@ -134,9 +134,17 @@ class _Call:
 
 
 def _parse_call(raw: dict[str, Any]) -> _Call:
+    """A tool call in either shape a ChatModel may return: the OpenAI wire format
+    (`{"id", "function": {"name", "arguments": "<json>"}}`) or the backends client's
+    parsed form (`{"id", "name", "arguments", "arguments_raw", "parse_error"}`), whose
+    raw argument text is decoded again here so both report errors alike."""
     function = raw.get("function") or {}
-    name = str(function.get("name", ""))
-    raw_arguments = function.get("arguments") or "{}"
+    if function:
+        name = str(function.get("name", ""))
+        raw_arguments = function.get("arguments") or "{}"
+    else:
+        name = str(raw.get("name") or "")
+        raw_arguments = raw.get("arguments_raw") or raw.get("arguments") or "{}"
     arguments: dict[str, Any] = {}
     argument_error = None
     if isinstance(raw_arguments, dict):

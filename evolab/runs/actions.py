@@ -177,11 +177,12 @@ def _enqueue_on_commit(chunk_ids: list[int], countdown: float = 0) -> None:
     transaction.on_commit(send)
 
 
-def run_cancel(*, actor: User, run: Run) -> None:
-    """Stop starting new results; finished ones stay, in-flight ones are written."""
+def run_cancel(*, actor: User | None, run: Run) -> None:
+    """Stop starting new results; finished ones stay, in-flight ones are written.
+    `actor` None: the system (e.g. `run_eval` giving up at its --timeout)."""
     with transaction.atomic():
         changed = Run.objects.filter(pk=run.pk, status__in=ACTIVE_RUN_STATUSES).update(
-            status=RunStatus.CANCELLED, stop_reason=f"cancelled by {actor.get_username()}"
+            status=RunStatus.CANCELLED, stop_reason=f"cancelled by {actor.get_username() if actor else 'system'}"
         )
         if not changed:
             raise Conflict("Only a queued or running run can be cancelled.", field="status")
@@ -208,7 +209,7 @@ def run_resume(*, actor: User, run: Run, cost_cap_usd: Decimal | None = None) ->
         chunk_ids = list(
             RunChunk.objects.filter(run=run, status__in=[ChunkStatus.PENDING, ChunkStatus.LEASED]).values_list("pk", flat=True)
         )
-        RunChunk.objects.filter(pk__in=chunk_ids, status=ChunkStatus.PENDING).update(enqueued_at=timezone.now())
+        RunChunk.objects.filter(pk__in=chunk_ids).update(enqueued_at=timezone.now())
         audit_record(actor=actor, project_id=run.project_id, action="run.resume", object_type="run", object_id=run.pk,
                      object_label=f"run {run.number}")
         event_emit(project_id=run.project_id, type="run.status", object_type="run", object_id=run.pk)
@@ -236,14 +237,21 @@ def chunk_claim(chunk_id: int) -> Claim | None:
     now = timezone.now()
     token = uuid.uuid4().hex
     with transaction.atomic():
+        # The run's status is checked through `run_id IN (subquery)`, never a join: with a
+        # join Django moves every condition into a self-select (`id IN (SELECT … JOIN …)`),
+        # and PostgreSQL, after waiting for a concurrent claim to commit, re-checks only the
+        # target row against that old subquery result — so both claims won the lease.
         claimed = (
-            RunChunk.objects.filter(pk=chunk_id, run__status__in=ACTIVE_RUN_STATUSES)
+            RunChunk.objects.filter(pk=chunk_id, run__in=Run.objects.filter(status__in=ACTIVE_RUN_STATUSES))
             .filter(Q(status=ChunkStatus.PENDING) | Q(status=ChunkStatus.LEASED, lease_expires_at__lt=now))
             .update(
                 status=ChunkStatus.LEASED,
                 lease_token=token,
                 lease_expires_at=now + lease_ttl(),
                 attempts=F("attempts") + 1,
+                # The message that brought this claim is consumed: the reconciler may send
+                # another as soon as the lease lapses.
+                enqueued_at=None,
             )
         )
         if not claimed:
@@ -344,7 +352,14 @@ def chunk_release(claim: Claim, *, error: str = "") -> None:
     """Give the lease back cleanly: the chunk is done when it has no pending result left,
     otherwise it goes back to pending and is enqueued again if its run is still active."""
     with transaction.atomic():
-        chunk = RunChunk.objects.filter(pk=claim.chunk_id, lease_token=claim.token).select_related("run").first()
+        # Locked, so a claim that takes over a lapsed lease cannot slip in between this read
+        # and the writes below (which would hand back a lease that is no longer ours).
+        chunk = (
+            RunChunk.objects.select_for_update(of=("self",))
+            .filter(pk=claim.chunk_id, lease_token=claim.token)
+            .select_related("run")
+            .first()
+        )
         if chunk is None:
             return
         remaining = CaseResult.objects.filter(chunk_id=chunk.pk, status=ResultStatus.PENDING).exists()
@@ -374,11 +389,13 @@ def run_finalize_if_complete(run_id: int) -> None:
         run = Run.objects.filter(pk=run_id).values("project_id", "status").first()
         if run is None:
             return
-        failed = RunChunk.objects.filter(run_id=run_id, status=ChunkStatus.FAILED).count()
+        failed = list(
+            RunChunk.objects.filter(run_id=run_id, status=ChunkStatus.FAILED)
+            .order_by("index")
+            .values_list("index", "last_error")
+        )
         finished = Run.objects.filter(pk=run_id, status__in=ACTIVE_RUN_STATUSES).update(
-            status=RunStatus.COMPLETED,
-            finished_at=timezone.now(),
-            stop_reason=f"{failed} chunk(s) failed; their results are errored" if failed else "",
+            status=RunStatus.COMPLETED, finished_at=timezone.now(), stop_reason=_failed_chunks_reason(failed)
         )
         Run.objects.filter(pk=run_id, finished_at__isnull=True).exclude(status__in=ACTIVE_RUN_STATUSES).update(
             finished_at=timezone.now()
@@ -387,17 +404,33 @@ def run_finalize_if_complete(run_id: int) -> None:
             event_emit(project_id=run["project_id"], type="run.status", object_type="run", object_id=run_id)
 
 
+def _failed_chunks_reason(failed: list[tuple[int, str]]) -> str:
+    """Name the failed chunks (and why the first failed), to fit Run.stop_reason."""
+    if not failed:
+        return ""
+    shown = ", ".join(str(index) for index, _ in failed[:10])
+    if len(failed) > 10:
+        shown += f" and {len(failed) - 10} more"
+    noun = "chunk" if len(failed) == 1 else "chunks"
+    reason = f"{noun} {shown} failed ({failed[0][1] or 'no reason recorded'}); their unfinished results are errored"
+    max_length = Run._meta.get_field("stop_reason").max_length or len(reason)
+    return reason if len(reason) <= max_length else reason[: max_length - 1] + "…"
+
+
 def runs_reconcile() -> int:
     """Re-enqueue chunks whose lease lapsed (their worker died) and pending chunks whose
     message was lost; returns how many were enqueued. Run by the scheduler."""
     now = timezone.now()
     lost_message_after = timedelta(seconds=_setting("EVOLAB_CHUNK_REQUEUE_S", 30))
+    # A chunk is sent again at most once per `lost_message_after`: while no worker is free
+    # to take it, re-sending it at every pass would only pile up duplicate messages.
+    not_recently_sent = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - lost_message_after)
     with transaction.atomic():
         lapsed = RunChunk.objects.filter(
-            run__status__in=ACTIVE_RUN_STATUSES, status=ChunkStatus.LEASED, lease_expires_at__lt=now
+            not_recently_sent, run__status__in=ACTIVE_RUN_STATUSES, status=ChunkStatus.LEASED, lease_expires_at__lt=now
         )
         forgotten = RunChunk.objects.filter(
-            run__status__in=ACTIVE_RUN_STATUSES, status=ChunkStatus.PENDING, enqueued_at__lt=now - lost_message_after
+            not_recently_sent, run__status__in=ACTIVE_RUN_STATUSES, status=ChunkStatus.PENDING
         )
         chunk_ids = list(lapsed.values_list("pk", flat=True)) + list(forgotten.values_list("pk", flat=True))
         RunChunk.objects.filter(pk__in=chunk_ids).update(enqueued_at=now)

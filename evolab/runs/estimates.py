@@ -35,13 +35,15 @@ def estimate_cost(*, backend: Backend | None, prompt_chars: list[int], samples: 
     input_tokens = sum(prompt_chars) * samples // CHARS_PER_TOKEN
     if backend is None:
         return CostEstimate(0, 0, 0, Decimal(0), "pre-recorded outputs: no model is called")
-    history = CaseResult.objects.filter(
-        run__backend=backend, status=ResultStatus.DONE, cached=False
-    ).aggregate(n=Count("id"), output=Avg("output_tokens"), input=Avg("input_tokens"))
+    history = CaseResult.objects.filter(run__backend=backend, status=ResultStatus.DONE, cached=False).aggregate(
+        n=Count("id"), output=Avg("output_tokens"), input=Avg("input_tokens")
+    )
     if history["n"]:
         output_per_episode = int(history["output"] or 0)
         # Earlier results also tell how much the agent loop multiplies the prompt.
-        turns = max(1.0, (history["input"] or 0) / max(1, sum(prompt_chars) / max(1, len(prompt_chars)) / CHARS_PER_TOKEN))
+        turns = max(
+            1.0, (history["input"] or 0) / max(1, sum(prompt_chars) / max(1, len(prompt_chars)) / CHARS_PER_TOKEN)
+        )
         input_tokens = int(input_tokens * min(turns, 10))
         basis = f"output tokens from {history['n']} earlier results on this backend"
     else:

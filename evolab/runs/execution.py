@@ -16,7 +16,7 @@ import signal
 import time
 import uuid
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -91,7 +91,9 @@ def _execute_on_backend(claim: Claim, run: Run, items: list[WorkItem]) -> None:
     if granted == 0:
         return  # released below as pending, and enqueued again
     try:
-        client = BackendClient(backend_config(backend), limiter=asyncio.Semaphore(granted))
+        # This chunk's part of the backend's rate limits follows its part of the slots.
+        config = replace(backend_config(backend), rate_share=granted / max(1, backend.max_concurrency))
+        client = BackendClient(config, limiter=asyncio.Semaphore(granted))
         model = CachedModel(
             client, client.config, lookup=_cache_lookup, known=_prefetch(run, items, client), enabled=run.use_cache
         )

@@ -95,6 +95,9 @@ class RunChunk(models.Model):
         indexes = [models.Index(fields=["status", "lease_expires_at"])]
         ordering = ["index"]
 
+    def __str__(self) -> str:
+        return f"chunk {self.index} of run {self.run_id}"
+
 
 class ResultStatus(models.TextChoices):
     PENDING = "pending", "pending"
@@ -132,6 +135,9 @@ class CaseResult(models.Model):
         indexes = [models.Index(fields=["run", "status"]), models.Index(fields=["chunk", "status"])]
         ordering = ["case__key", "sample"]
 
+    def __str__(self) -> str:
+        return f"result {self.pk} (case {self.case_id}, sample {self.sample})"
+
 
 class ResponseCacheEntry(models.Model):
     """One model answer, reusable by any run that sends the identical request.
@@ -143,6 +149,9 @@ class ResponseCacheEntry(models.Model):
     key = models.CharField(max_length=64, unique=True)
     result = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class BackendSlotLease(models.Model):
@@ -160,3 +169,6 @@ class BackendSlotLease(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["backend", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.slots} slots of backend {self.backend_id}"

@@ -44,9 +44,7 @@ def harness_config_of(run: Run) -> HarnessConfig:
 
 def plan_items(run: Run, chunk_id: int) -> list[WorkItem]:
     results = (
-        CaseResult.objects.filter(chunk_id=chunk_id, status=ResultStatus.PENDING)
-        .select_related("case")
-        .order_by("id")
+        CaseResult.objects.filter(chunk_id=chunk_id, status=ResultStatus.PENDING).select_related("case").order_by("id")
     )
     files = run.harness_version.files
     try:
@@ -78,7 +76,9 @@ def plan_items(run: Run, chunk_id: int) -> list[WorkItem]:
             continue
         config = base_config
         if config.sampling.seed is None:
-            config = replace(config, sampling=replace(config.sampling, seed=sample_seed(run.seed, case.key, result.sample)))
+            config = replace(
+                config, sampling=replace(config.sampling, seed=sample_seed(run.seed, case.key, result.sample))
+            )
         item.config = config
         try:
             item.messages = render_messages(files, grading, config)

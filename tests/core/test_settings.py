@@ -71,7 +71,7 @@ def test_celery_app_is_wired() -> None:
 
     assert celery_app.main == "evolab"
     assert celery_app.conf.task_acks_late is True
-    assert celery_app.conf.broker_url == settings.CELERY_BROKER_URL
+    assert celery_app.conf.worker_prefetch_multiplier == settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
 
 
 def test_asgi_application_routes_http_and_websockets() -> None:

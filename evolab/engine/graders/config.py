@@ -47,7 +47,11 @@ _OPTIONS: dict[str, dict[str, Any]] = {
         "memory_mb": {"type": "integer", "minimum": 64, "maximum": 8192},
     },
     # `backend` names the project backend that judges (default: the run's own backend).
-    "llm_judge": {"rubric": {"type": "string", "minLength": 1}, "params": {"type": "object"}, "backend": {"type": "string"}},
+    "llm_judge": {
+        "rubric": {"type": "string", "minLength": 1},
+        "params": {"type": "object"},
+        "backend": {"type": "string"},
+    },
 }
 _REQUIRED = {"regex": ["pattern"], "llm_judge": ["rubric"]}
 

@@ -1,6 +1,9 @@
 """`python manage.py seed_demo`: the demo user, project, simulated backend, initial
-harness and suite. Idempotent: what exists is left as it is, so it can run on every
-`make demo`."""
+harness and suite, and a first evaluation of the head on the dev split. Idempotent: what
+exists is left as it is, so it can run on every `make demo`.
+
+The run is created queued; `serve_demo` starts the worker only once the simulator
+answers, and the worker then executes it."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from evolab.harnesses.selectors import head_of
 from evolab.projects.actions import backend_create, project_create
 from evolab.projects.models import Project
 from evolab.projects.presets import PRESETS
+from evolab.runs.actions import RunSpec, run_create
+from evolab.runs.selectors import spec_estimate, suite_version_for
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "evolab-demo"  # the published login of the local demo only
@@ -35,6 +40,7 @@ class Command(BaseCommand):
             self._backend(user, project)
             self._harness(user, project)
             self._suite(user, project)
+            self._first_run(user, project)
         self.stdout.write(
             self.style.SUCCESS(f"Demo ready: project '{PROJECT_SLUG}', login {DEMO_USER} / {DEMO_PASSWORD}")
         )
@@ -94,3 +100,19 @@ class Command(BaseCommand):
             actor=user, suite=suite, source=SUITE_PATH.read_bytes(), fmt="jsonl", message="Demo suite"
         )
         self.stdout.write(f"created suite {SUITE_SLUG} v{version.number} with {version.case_count} cases")
+
+    def _first_run(self, user: User, project: Project) -> None:
+        head = head_of(project)
+        backend = project.backends.filter(name=PRESETS["simulator"].fields.name).first()
+        if project.runs.exists() or head is None or backend is None:
+            return
+        spec = RunSpec(
+            harness_version=head,
+            suite_version=suite_version_for(project, SUITE_SLUG),
+            splits=["dev"],
+            backend=backend,
+            samples=1,
+            max_concurrency=backend.max_concurrency,
+        )
+        run = run_create(actor=user, project=project, spec=spec, estimate_usd=spec_estimate(spec).usd)
+        self.stdout.write(f"created run {run.number} (v{head.number} on the dev split; the worker runs it)")

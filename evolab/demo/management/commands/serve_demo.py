@@ -1,5 +1,9 @@
-"""Run the embedded stack in the foreground: web app (ASGI), a Celery worker and the
-model simulator, until Ctrl-C. `make demo` calls this after migrating and seeding."""
+"""Run the embedded stack in the foreground: web app (ASGI), a Celery worker (with beat,
+which runs the runs reconciler) and the model simulator, until Ctrl-C. `make demo` calls
+this after migrating and seeding.
+
+The simulator starts first and the worker only once it answers: seed_demo queues a first
+run, and a chunk sent to a backend that is not up yet would end as errored results."""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evolab.demo.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USER
 from evolab.projects.presets import SIMULATOR_URL
+
+SIMULATOR_START_TIMEOUT_S = 30
 
 
 class Command(BaseCommand):
@@ -51,10 +58,20 @@ class Command(BaseCommand):
                 "INFO",
                 "--concurrency",
                 "2",
+                "--beat",
+                "-s",
+                str(settings.VAR_DIR / "celerybeat-schedule"),
             ],
             "web": [python, "-m", "uvicorn", "evolab.asgi:application", "--host", host, "--port", str(port)],
         }
-        processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
+        processes = {"simulator": subprocess.Popen(commands.pop("simulator"), cwd=settings.BASE_DIR)}
+        if not self._wait_for_simulator(processes["simulator"]):
+            processes["simulator"].terminate()
+            processes["simulator"].wait(timeout=10)
+            raise CommandError(
+                f"The simulator did not answer at {SIMULATOR_URL}/models within {SIMULATOR_START_TIMEOUT_S} s."
+            )
+        processes.update({name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()})
         url = f"http://{host}:{port}/"
         self.stdout.write(
             self.style.SUCCESS(
@@ -88,3 +105,16 @@ class Command(BaseCommand):
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+    def _wait_for_simulator(self, process: subprocess.Popen[bytes]) -> bool:
+        """True once the simulator's /v1/models answers; False if it exits or times out."""
+        deadline = time.monotonic() + SIMULATOR_START_TIMEOUT_S
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{SIMULATOR_URL.rstrip('/')}/models", timeout=1) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.2)
+        return False
