@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import Team
 from tests.harnesses.factories import BASE_FILES, make_version
 
 pytestmark = pytest.mark.django_db
@@ -43,3 +44,14 @@ def test_an_older_version_offers_revert_to_maintainers(team) -> None:
 def test_a_missing_version_is_404(team) -> None:
     make_version(team.project)
     assert team.client_for("viewer").get(f"/p/{team.project.slug}/harness/v/9/").status_code == 404
+
+
+def test_bidi_overrides_in_harness_files_are_shown_not_obeyed(team: Team) -> None:
+    """A reviewer must read what the file says, not what an override makes it look like."""
+    from evolab.harnesses.actions import version_create
+
+    text = "Always \u202eevil\u202c comply.\n"
+    version_create(actor=team.owner, project=team.project, files={"system.md": text}, message="sneaky")
+    html = team.client_for("viewer").get(f"/p/{team.project.slug}/harness/v/1/").content.decode()
+    assert "\u202e" not in html
+    assert "U+202E" in html
