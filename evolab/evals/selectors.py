@@ -8,7 +8,6 @@ the database, and search does not match inside them (no oracle by filtering).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -29,8 +28,12 @@ from django.db.models import (
 )
 from django.http import Http404
 
+from evolab.core.lazy_rows import LazyRows
 from evolab.evals.models import EvalCase, EvalCaseTag, EvalSuite, Split, SuiteVersion
 from evolab.projects.models import Project, Role
+
+# Cases as CaseView, converted lazily page by page.
+CaseList = LazyRows["CaseView"]
 
 SEALED_FIELDS = ("input", "target", "grader", "metadata")
 _OUTPUT_FIELDS = {"input": JSONField(), "target": TextField(), "grader": JSONField(), "metadata": JSONField()}
@@ -114,32 +117,6 @@ class CaseView:
         return "\n".join(f"{m['role']}: {m['content']}" for m in self.input)
 
 
-class CaseList:
-    """A lazily sliced sequence of CaseView: works with Paginator and ninja pagination,
-    and never hands a model instance (whose deferred fields could load) to a template."""
-
-    def __init__(self, rows: QuerySet[EvalCase, dict[str, Any]]) -> None:
-        self._rows = rows
-
-    def count(self) -> int:
-        return self._rows.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    @overload
-    def __getitem__(self, index: int) -> CaseView: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[CaseView]: ...
-    def __getitem__(self, index: int | slice) -> CaseView | list[CaseView]:
-        if isinstance(index, slice):
-            return [_view(row) for row in self._rows[index]]
-        return _view(self._rows[index])
-
-    def __iter__(self) -> Iterator[CaseView]:
-        return (_view(row) for row in self._rows)
-
-
 def _projected(cases: QuerySet[EvalCase], sealed: bool) -> QuerySet[EvalCase, dict[str, Any]]:
     shown: dict[str, Any]
     if not sealed:
@@ -191,7 +168,7 @@ def cases_of(
         if sealed:
             in_text &= ~Q(split=Split.HOLDOUT)
         cases = cases.filter(Q(key__icontains=search) | in_text)
-    return CaseList(_projected(cases.order_by("id"), sealed))
+    return LazyRows(_projected(cases.order_by("id"), sealed), _view)
 
 
 def get_case(version: SuiteVersion, key: str, *, viewer_role: Role | int) -> CaseView:

@@ -9,6 +9,7 @@ its chunks is pending or leased.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -439,5 +440,5 @@ def runs_reconcile() -> int:
             chunks__status__in=[ChunkStatus.PENDING, ChunkStatus.LEASED]
         )
         for run_id in stalled.values_list("pk", flat=True):
-            transaction.on_commit(lambda run_id=run_id: run_finalize_if_complete(run_id))
+            transaction.on_commit(partial(run_finalize_if_complete, run_id))
     return len(chunk_ids)

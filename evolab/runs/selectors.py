@@ -39,6 +39,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from evolab.core.errors import ValidationFailed
+from evolab.core.lazy_rows import LazyRows
 from evolab.engine.harness_config import HarnessConfigError, parse_harness_config
 from evolab.engine.rendering import HarnessRenderError, render_messages
 from evolab.engine.statistics import Estimate, score_estimate
@@ -51,6 +52,9 @@ from evolab.projects.models import Backend, Project, Role
 from evolab.runs.actions import RunSpec
 from evolab.runs.estimates import CostEstimate, estimate_cost
 from evolab.runs.models import CaseResult, ResultStatus, Run
+
+# A run's results as ResultView, converted lazily page by page.
+ResultList = LazyRows["ResultView"]
 
 # --------------------------------------------------------------------------- runs
 
@@ -443,31 +447,6 @@ def _result_view(row: dict[str, Any]) -> ResultView:
     )
 
 
-class ResultList:
-    """A run's results, one per (case, sample), as ResultView; lazily sliced."""
-
-    def __init__(self, rows: QuerySet[CaseResult, dict[str, Any]]) -> None:
-        self._rows = rows
-
-    def count(self) -> int:
-        return self._rows.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    @overload
-    def __getitem__(self, index: int) -> ResultView: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[ResultView]: ...
-    def __getitem__(self, index: int | slice) -> ResultView | list[ResultView]:
-        if isinstance(index, slice):
-            return [_result_view(row) for row in self._rows[index]]
-        return _result_view(self._rows[index])
-
-    def __iter__(self) -> Iterator[ResultView]:
-        return (_result_view(row) for row in self._rows)
-
-
 def results_of(run: Run, *, viewer_role: Role | int, status: str = "", split: str = "") -> ResultList:
     """Every result of the run by case key and sample, sealed as `viewer_role` requires."""
     results = CaseResult.objects.filter(run=run)
@@ -475,7 +454,7 @@ def results_of(run: Run, *, viewer_role: Role | int, status: str = "", split: st
         results = results.filter(status=status)
     if split in Split.values:
         results = results.filter(case__split=split)
-    return ResultList(_projected_results(results.order_by("case__key", "sample"), viewer_role))
+    return LazyRows(_projected_results(results.order_by("case__key", "sample"), viewer_role), _result_view)
 
 
 def get_result(run: Run, result_id: int, *, viewer_role: Role | int) -> ResultView:
