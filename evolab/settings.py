@@ -178,6 +178,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# After a pool child dies, give up its job after 2 s instead of 10: results are not
+# kept, and the chunk's lease (not the message) decides what happens to the work.
+CELERY_WORKER_LOST_WAIT = 2.0
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL

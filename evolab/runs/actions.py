@@ -9,11 +9,11 @@ its chunks is pending or leased.
 from __future__ import annotations
 
 import uuid
-from functools import partial
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -98,7 +98,9 @@ def run_create(*, actor: User | None, project: Project, spec: RunSpec, estimate_
     enqueue the chunks once the transaction commits."""
     _check_spec(project, spec)
     cases = list(
-        EvalCase.objects.filter(version=spec.suite_version, split__in=spec.splits).order_by("key").values_list("pk", "key")
+        EvalCase.objects.filter(version=spec.suite_version, split__in=spec.splits)
+        .order_by("key")
+        .values_list("pk", "key")
     )
     if not cases:
         raise ValidationFailed("No case of this suite version is in the chosen splits.", field="splits")
@@ -150,7 +152,9 @@ def run_create(*, actor: User | None, project: Project, spec: RunSpec, estimate_
                     sample=sample,
                     output=recorded or "",
                     status=ResultStatus.ERROR if outputs is not None and recorded is None else ResultStatus.PENDING,
-                    error="no pre-recorded output for this case and sample" if outputs is not None and recorded is None else "",
+                    error="no pre-recorded output for this case and sample"
+                    if outputs is not None and recorded is None
+                    else "",
                 )
             )
         CaseResult.objects.bulk_create(results, batch_size=1000)
@@ -161,7 +165,11 @@ def run_create(*, actor: User | None, project: Project, spec: RunSpec, estimate_
             object_type="run",
             object_id=run.pk,
             object_label=f"run {run.number}",
-            after={"harness": run.harness_version.number, "suite_version": spec.suite_version.number, "splits": run.splits},
+            after={
+                "harness": run.harness_version.number,
+                "suite_version": spec.suite_version.number,
+                "splits": run.splits,
+            },
         )
         event_emit(project_id=project.pk, type="run.status", object_type="run", object_id=run.pk)
         _enqueue_on_commit([chunk.pk for chunk in chunks])
@@ -187,8 +195,14 @@ def run_cancel(*, actor: User | None, run: Run) -> None:
         )
         if not changed:
             raise Conflict("Only a queued or running run can be cancelled.", field="status")
-        audit_record(actor=actor, project_id=run.project_id, action="run.cancel", object_type="run", object_id=run.pk,
-                     object_label=f"run {run.number}")
+        audit_record(
+            actor=actor,
+            project_id=run.project_id,
+            action="run.cancel",
+            object_type="run",
+            object_id=run.pk,
+            object_label=f"run {run.number}",
+        )
         event_emit(project_id=run.project_id, type="run.status", object_type="run", object_id=run.pk)
 
 
@@ -202,17 +216,27 @@ def run_resume(*, actor: User, run: Run, cost_cap_usd: Decimal | None = None) ->
             run.cost_cap_usd = cost_cap_usd
         spent = _spend(run.pk)
         if run.cost_cap_usd is not None and spent >= run.cost_cap_usd:
-            raise Conflict(f"The run has spent ${spent:.4f}, at its cap; raise the cap to resume.", field="cost_cap_usd")
+            raise Conflict(
+                f"The run has spent ${spent:.4f}, at its cap; raise the cap to resume.", field="cost_cap_usd"
+            )
         run.status = RunStatus.RUNNING
         run.stop_reason = ""
         run.finished_at = None
         run.save(update_fields=["status", "stop_reason", "finished_at", "cost_cap_usd"])
         chunk_ids = list(
-            RunChunk.objects.filter(run=run, status__in=[ChunkStatus.PENDING, ChunkStatus.LEASED]).values_list("pk", flat=True)
+            RunChunk.objects.filter(run=run, status__in=[ChunkStatus.PENDING, ChunkStatus.LEASED]).values_list(
+                "pk", flat=True
+            )
         )
         RunChunk.objects.filter(pk__in=chunk_ids).update(enqueued_at=timezone.now())
-        audit_record(actor=actor, project_id=run.project_id, action="run.resume", object_type="run", object_id=run.pk,
-                     object_label=f"run {run.number}")
+        audit_record(
+            actor=actor,
+            project_id=run.project_id,
+            action="run.resume",
+            object_type="run",
+            object_id=run.pk,
+            object_label=f"run {run.number}",
+        )
         event_emit(project_id=run.project_id, type="run.status", object_type="run", object_id=run.pk)
         _enqueue_on_commit(chunk_ids)
         if not chunk_ids:
@@ -327,7 +351,11 @@ def results_write_batch(
             by_id = {outcome["result_id"]: outcome for outcome in outcomes}
             pending = CaseResult.objects.filter(pk__in=by_id, status=ResultStatus.PENDING).values_list("pk", flat=True)
             rows = [
-                CaseResult(pk=pk, finished_at=now, **{f: by_id[pk][f] for f in RESULT_FIELDS if f in by_id[pk] and f != "finished_at"})
+                CaseResult(
+                    pk=pk,
+                    finished_at=now,
+                    **{f: by_id[pk][f] for f in RESULT_FIELDS if f in by_id[pk] and f != "finished_at"},
+                )
                 for pk in pending
             ]
             CaseResult.objects.bulk_update(rows, RESULT_FIELDS, batch_size=200)
@@ -338,7 +366,11 @@ def results_write_batch(
             )
         run = Run.objects.filter(pk=claim.run_id).values("status", "cost_cap_usd").get()
         spent = float(_spend(claim.run_id))
-        if run["cost_cap_usd"] is not None and spent >= float(run["cost_cap_usd"]) and run["status"] == RunStatus.RUNNING:
+        if (
+            run["cost_cap_usd"] is not None
+            and spent >= float(run["cost_cap_usd"])
+            and run["status"] == RunStatus.RUNNING
+        ):
             Run.objects.filter(pk=claim.run_id, status=RunStatus.RUNNING).update(
                 status=RunStatus.STOPPED, stop_reason=f"cost cap ${run['cost_cap_usd']} reached (spent ${spent:.4f})"
             )
@@ -365,7 +397,9 @@ def chunk_release(claim: Claim, *, error: str = "") -> None:
             return
         remaining = CaseResult.objects.filter(chunk_id=chunk.pk, status=ResultStatus.PENDING).exists()
         if not remaining:
-            RunChunk.objects.filter(pk=chunk.pk).update(status=ChunkStatus.DONE, lease_token="", lease_expires_at=None, attempts=0)
+            RunChunk.objects.filter(pk=chunk.pk).update(
+                status=ChunkStatus.DONE, lease_token="", lease_expires_at=None, attempts=0
+            )
             transaction.on_commit(lambda: run_finalize_if_complete(claim.run_id))
             return
         # An unexpected error keeps the attempt counted, so a chunk that always fails this

@@ -159,7 +159,9 @@ class _Writer:
             now = time.monotonic()
             progress = final or (bool(batch) and now - self.last_progress >= PROGRESS_INTERVAL_S)
             try:
-                self.state = await _write(self.claim, batch, entries, progress, self.slot_token, self.in_flight + self.remaining, self.ttl)
+                self.state = await _write(
+                    self.claim, batch, entries, progress, self.slot_token, self.in_flight + self.remaining, self.ttl
+                )
             except LeaseLost:
                 self.lost = True
                 return

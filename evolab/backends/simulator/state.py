@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +19,8 @@ from evolab.backends.simulator.tokens import count_tokens, cut_to_tokens, prompt
 SYSTEM_FINGERPRINT = "evolab-simulator"
 # How many issued assistant messages we remember to verify histories against.
 _ISSUED_MEMORY = 100_000
+# How many chat requests the request log keeps (the oldest are forgotten first).
+_REQUEST_LOG_SIZE = 20_000
 _NONCE_IN_CALL_ID = re.compile(r"^call_e(\d+)_")
 
 
@@ -33,6 +35,25 @@ class SimulatorConfig:
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; expected one of {', '.join(PROFILES)}")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One chat request as it arrived: the episode it belongs to (see `episode_key`), its
+    turn (assistant messages already in the history) and the fault injected into it
+    (None: answered normally)."""
+
+    episode: str
+    turn: int
+    fault: str | None
+
+
+def episode_key(messages: list[dict[str, Any]], seed: Any) -> str:
+    """What every request of one agent episode shares: system prompt, user text and seed.
+
+    A test computes it from a stored transcript to ask whether that episode was requested."""
+    text = f"{skill_model.system_text(messages)}\x1f{skill_model.last_user_text(messages)}\x1f{seed}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -79,8 +100,18 @@ class SimulatorState:
         self._occurrences: Counter[str] = Counter()
         self._episodes: Counter[str] = Counter()
         self._issued: OrderedDict[str, None] = OrderedDict()
+        self._request_log: deque[RequestRecord] = deque(maxlen=_REQUEST_LOG_SIZE)
         self._script_position = 0
         self.rate_limiter = RateLimiter(self.config.rpm)
+
+    def requests(self) -> list[RequestRecord]:
+        """The most recent chat requests that reached fault injection, oldest first."""
+        return list(self._request_log)
+
+    def issued(self, message: dict[str, Any]) -> bool:
+        """Whether this assistant message is one the simulator generated whole (a message
+        assembled from a cut stream is not)."""
+        return _history_digest(message) in self._issued
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -113,7 +144,19 @@ class SimulatorState:
             fault = faults.draw(seeded_rng(self.config.seed, "fault", digest, occurrence).random())
         if fault:
             self.faults_injected[fault] += 1
+        self._log_request(body, fault)
         return fault, occurrence
+
+    def _log_request(self, body: bytes, fault: str | None) -> None:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        messages = payload.get("messages") if isinstance(payload, dict) else None
+        messages = [message for message in messages or [] if isinstance(message, dict)]
+        seed = payload.get("seed") if isinstance(payload, dict) else None
+        turn = sum(1 for message in messages if message.get("role") == "assistant")
+        self._request_log.append(RequestRecord(episode_key(messages, seed), turn, fault))
 
     def latency_s(self, body: bytes, occurrence: int) -> float:
         digest = hashlib.sha256(body).hexdigest()
