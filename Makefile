@@ -41,8 +41,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy evolab
 
+## 2,000 cases against the simulator (fixed 100 ms, 50 in flight) on the embedded default and on
+## PostgreSQL + Redis, next to a bare AsyncOpenAI loop; writes var/bench/. Tune with BENCH_ARGS,
+## e.g. make bench BENCH_ARGS="--only embedded --workers 1 --chunk-size 200".
 bench: setup
-	@echo "No benchmarks yet: the evaluation-engine and run issues add them."
+	$(PY) manage.py bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""`python manage.py bench`: time a run against the simulator next to a bare openai loop
+(`make bench`). The logic lives in `evolab.runs.benchmark`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from evolab.runs.benchmark import CONFIGS, BenchOptions, run_benchmark
+
+
+class Command(BaseCommand):
+    help = (
+        "Benchmark a run of N cases against the simulator (fixed latency, K in flight) on the embedded "
+        "default and on PostgreSQL + Redis, next to a bare AsyncOpenAI loop; writes var/bench/*.json."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        defaults = BenchOptions()
+        parser.add_argument("--cases", type=int, default=defaults.cases)
+        parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms, help="fixed simulator latency")
+        parser.add_argument("--in-flight", type=int, default=defaults.in_flight, help="requests in flight")
+        parser.add_argument("--only", choices=CONFIGS, default=None)
+        parser.add_argument("--chunk-size", type=int, default=defaults.chunk_size)
+        parser.add_argument("--workers", type=int, default=defaults.workers, help="prefork worker processes")
+        parser.add_argument("--repeats", type=int, default=defaults.repeats)
+        parser.add_argument("--warmup-cases", type=int, default=0, help="default: one chunk per worker process")
+        parser.add_argument("--pg-url", default=defaults.pg_url, help="server URL without a database name")
+        parser.add_argument("--redis-url", default=defaults.redis_url, help="with a db number of its own")
+        parser.add_argument("--out-dir", type=Path, default=settings.VAR_DIR / "bench")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        run_benchmark(
+            BenchOptions(
+                cases=options["cases"],
+                latency_ms=options["latency_ms"],
+                in_flight=options["in_flight"],
+                chunk_size=options["chunk_size"],
+                workers=options["workers"],
+                repeats=options["repeats"],
+                only=options["only"],
+                warmup_cases=options["warmup_cases"],
+                pg_url=options["pg_url"],
+                redis_url=options["redis_url"],
+                out_dir=options["out_dir"],
+            ),
+            out=self.stdout,
+        )
