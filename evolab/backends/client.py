@@ -7,7 +7,9 @@ broken stream counts as a failed attempt instead of surfacing as a partial answe
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
+import ssl
 import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -53,6 +55,13 @@ class _Answer:
     simulated: bool
 
 
+@functools.cache
+def _shared_ssl_context() -> ssl.SSLContext:
+    """Building an SSL context (and loading the CA bundle) takes 25-30 ms; a worker
+    opens a client per chunk, so every client of the process shares one."""
+    return ssl.create_default_context()
+
+
 class BackendClient:
     """Chat completions with timeouts, retries, streaming checks, usage and cost.
 
@@ -87,7 +96,7 @@ class BackendClient:
             # openai>=3 ships its own httpx fork; its Timeout type works with either client kind.
             timeout=openai.Timeout(config.total_timeout_s, connect=config.connect_timeout_s),
             # Typed for its httpx2 fork, the SDK also takes plain httpx clients (checked at runtime).
-            http_client=http_client,  # type: ignore[arg-type]
+            http_client=http_client or openai.DefaultAsyncHttpxClient(verify=_shared_ssl_context()),  # type: ignore[arg-type]
         )
 
     async def __aenter__(self) -> BackendClient:

@@ -69,6 +69,8 @@ def render_messages(
     files: Mapping[str, str],
     case: Mapping[str, Any],
     config: HarnessConfig | None = None,
+    *,
+    environment: ImmutableSandboxedEnvironment | None = None,
 ) -> list[Message]:
     """Chat messages for one case under one harness version.
 
@@ -80,7 +82,7 @@ def render_messages(
     """
     if config is None:
         config = parse_harness_config(files.get(HARNESS_YAML))
-    env = _environment(files)
+    env = environment or harness_environment(files)
     context = _context(files, case)
 
     if config.templates.system:
@@ -115,7 +117,7 @@ def check_templates(files: Mapping[str, str], config: HarnessConfig | None = Non
     for entry in (config.templates.system, config.templates.user):
         if entry and entry not in files:
             raise HarnessRenderError(HARNESS_YAML, None, f"template {entry!r} does not exist")
-    env = _environment(files)
+    env = harness_environment(files)
     for path in files:
         if path.endswith(".md"):
             try:
@@ -126,7 +128,9 @@ def check_templates(files: Mapping[str, str], config: HarnessConfig | None = Non
                 ) from None
 
 
-def _environment(files: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
+def harness_environment(files: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
+    """The sandboxed template environment of one harness version. Reuse it for every case
+    of the version (pass it to `render_messages`): it caches compiled templates."""
     return ImmutableSandboxedEnvironment(
         loader=HarnessFilesLoader(files),
         undefined=jinja2.StrictUndefined,

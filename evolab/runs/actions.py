@@ -11,14 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 
@@ -331,6 +331,33 @@ RESULT_FIELDS = [
 ]
 
 
+def _write_results(outcomes: Sequence[Mapping[str, Any]], now: datetime) -> None:
+    """One conditional UPDATE per result, sent with executemany: a row is written only
+    while it is still pending, so a late or duplicate writer can never overwrite it.
+
+    `bulk_update` would build a CASE expression per field and row (about 2 ms of CPU a
+    result in `make bench`); this statement is prepared once and costs a few hundredths.
+    """
+    by_name = {field.name: field for field in CaseResult._meta.concrete_fields}
+    fields = [by_name[name] for name in RESULT_FIELDS]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = (
+        f"UPDATE {quote(CaseResult._meta.db_table)} SET {assignments} "
+        f"WHERE {quote('id')} = %s AND {quote('status')} = %s"
+    )
+    rows = []
+    for outcome in outcomes:
+        values = {**outcome, "finished_at": now}
+        prepared = [
+            field.get_db_prep_save(values[field.name] if field.name in values else field.get_default(), connection)
+            for field in fields
+        ]
+        rows.append([*prepared, outcome["result_id"], ResultStatus.PENDING])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 def results_write_batch(
     claim: Claim,
     outcomes: Sequence[Mapping[str, Any]],
@@ -348,24 +375,15 @@ def results_write_batch(
         if not renewed:
             raise LeaseLost(claim.chunk_id)
         if outcomes:
-            by_id = {outcome["result_id"]: outcome for outcome in outcomes}
-            pending = CaseResult.objects.filter(pk__in=by_id, status=ResultStatus.PENDING).values_list("pk", flat=True)
-            rows = [
-                CaseResult(
-                    pk=pk,
-                    finished_at=now,
-                    **{f: by_id[pk][f] for f in RESULT_FIELDS if f in by_id[pk] and f != "finished_at"},
-                )
-                for pk in pending
-            ]
-            CaseResult.objects.bulk_update(rows, RESULT_FIELDS, batch_size=200)
+            _write_results(outcomes, now)
         if cache_entries:
             ResponseCacheEntry.objects.bulk_create(
                 [ResponseCacheEntry(key=key, result=value) for key, value in cache_entries.items()],
                 ignore_conflicts=True,
             )
         run = Run.objects.filter(pk=claim.run_id).values("status", "cost_cap_usd").get()
-        spent = float(_spend(claim.run_id))
+        # Summing the run's spend costs more as the run grows: only a capped run needs it.
+        spent = float(_spend(claim.run_id)) if run["cost_cap_usd"] is not None else 0.0
         if (
             run["cost_cap_usd"] is not None
             and spent >= float(run["cost_cap_usd"])

@@ -36,7 +36,7 @@ from evolab.runs.actions import BatchState, Claim, LeaseLost
 from evolab.runs.cache import CachedModel, cache_key
 from evolab.runs.models import ResponseCacheEntry, Run, RunSource, RunStatus
 from evolab.runs.planning import WorkItem, plan_items
-from evolab.runs.slots import slots_acquire, slots_release, slots_renew
+from evolab.runs.slots import slots_acquire, slots_release, slots_resize
 
 FLUSH_SIZE = 25
 FLUSH_INTERVAL_S = 0.25
@@ -60,7 +60,7 @@ def execute_chunk(chunk_id: int) -> None:
         run = Run.objects.select_related("harness_version", "suite_version", "backend").get(pk=claim.run_id)
         items = plan_items(run, chunk_id)
         if run.source == RunSource.OUTPUTS:
-            asyncio.run(_execute(claim, run, items, model=None, slots=min(len(items), 16) or 1))
+            asyncio.run(_execute(claim, run, items, model=None, concurrency=min(len(items), 16) or 1))
         else:
             _execute_on_backend(claim, run, items)
     except LeaseLost:
@@ -91,13 +91,16 @@ def _execute_on_backend(claim: Claim, run: Run, items: list[WorkItem]) -> None:
     if granted == 0:
         return  # released below as pending, and enqueued again
     try:
-        # This chunk's part of the backend's rate limits follows its part of the slots.
+        # This chunk's part of the backend's rate limits follows its first grant of slots
+        # (it only grows, later, when other chunks have finished with theirs).
         config = replace(backend_config(backend), rate_share=granted / max(1, backend.max_concurrency))
-        client = BackendClient(config, limiter=asyncio.Semaphore(granted))
+        # The number of work tasks follows the slots held; the semaphore is only a ceiling.
+        client = BackendClient(config, limiter=asyncio.Semaphore(want))
         model = CachedModel(
             client, client.config, lookup=_cache_lookup, known=_prefetch(run, items, client), enabled=run.use_cache
         )
-        asyncio.run(_execute(claim, run, items, model=model, slots=granted, slot_token=token, ttl=ttl))
+        slots = _Slots(backend_id=backend.pk, token=token, held=granted)
+        asyncio.run(_execute(claim, run, items, model=model, concurrency=want, slots=slots, ttl=ttl))
     finally:
         slots_release(token=token)
 
@@ -130,7 +133,7 @@ def _cache_lookup(key: str) -> dict[str, Any] | None:
 class _Writer:
     claim: Claim
     model: CachedModel | None
-    slot_token: str | None
+    slots: _Slots | None
     ttl: timedelta
     pending: list[dict[str, Any]] = field(default_factory=list)
     in_flight: int = 0
@@ -159,9 +162,8 @@ class _Writer:
             now = time.monotonic()
             progress = final or (bool(batch) and now - self.last_progress >= PROGRESS_INTERVAL_S)
             try:
-                self.state = await _write(
-                    self.claim, batch, entries, progress, self.slot_token, self.in_flight + self.remaining, self.ttl
-                )
+                needed = self.in_flight + self.remaining
+                self.state = await _write(self.claim, batch, entries, progress, self.slots, needed, self.ttl)
             except LeaseLost:
                 self.lost = True
                 return
@@ -188,14 +190,23 @@ def _write(
     batch: list[dict[str, Any]],
     entries: dict[str, Any],
     progress: bool,
-    slot_token: str | None,
+    slots: _Slots | None,
     slots_needed: int,
     ttl: timedelta,
 ) -> BatchState:
     state = actions.results_write_batch(claim, batch, entries, emit_progress=progress)
-    if slot_token is not None:
-        slots_renew(token=slot_token, slots=slots_needed, ttl=ttl)
+    if slots is not None:
+        slots.held = slots_resize(backend_id=slots.backend_id, token=slots.token, needed=slots_needed, ttl=ttl)
     return state
+
+
+@dataclass
+class _Slots:
+    """The chunk's lease on its backend's concurrency slots, and how many it holds now."""
+
+    backend_id: int
+    token: str
+    held: int
 
 
 async def _execute(
@@ -204,16 +215,16 @@ async def _execute(
     items: list[WorkItem],
     *,
     model: CachedModel | None,
-    slots: int,
-    slot_token: str | None = None,
+    concurrency: int,
+    slots: _Slots | None = None,
     ttl: timedelta | None = None,
 ) -> None:
-    writer = _Writer(claim=claim, model=model, slot_token=slot_token, ttl=ttl or actions.lease_ttl())
+    writer = _Writer(claim=claim, model=model, slots=slots, ttl=ttl or actions.lease_ttl())
     deadline = time.monotonic() + _budget_s()
-    # Read the run's status and spend before the first request (the cap may be reached already).
-    await writer.flush(final=False)
     queue = deque(items)
     writer.remaining = len(queue)
+    # Read the run's status and spend before the first request (the cap may be reached already).
+    await writer.flush(final=False)
     judges = _JudgeClients(run)
     crash_key = os.environ.get(CRASH_ON_CASE_ENV)
 
@@ -236,9 +247,20 @@ async def _execute(
             await asyncio.sleep(interval)
             await writer.flush()
 
+    def allowed() -> int:
+        # As many workers as slots held (the lease may have grown at a batch write).
+        return max(1, min(slots.held if slots else concurrency, concurrency))
+
     beat = asyncio.create_task(heartbeat())
     try:
-        await asyncio.gather(*(work() for _ in range(max(1, min(slots, len(items))))))
+        workers = {asyncio.create_task(work()) for _ in range(min(allowed(), len(items)))}
+        while workers:
+            done, workers = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise what a worker raised
+            if writer.may_start(run, deadline):
+                for _ in range(min(allowed() - len(workers), len(queue))):
+                    workers.add(asyncio.create_task(work()))
         await writer.flush(final=True)
     finally:
         beat.cancel()

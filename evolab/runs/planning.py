@@ -12,7 +12,7 @@ from typing import Any
 
 from evolab.backends.types import Message
 from evolab.engine.harness_config import HarnessConfig, HarnessConfigError, parse_harness_config
-from evolab.engine.rendering import HarnessRenderError, render_messages
+from evolab.engine.rendering import HarnessRenderError, harness_environment, render_messages
 from evolab.evals.importing import grading_case
 from evolab.evals.models import effective_grader
 from evolab.runs.models import CaseResult, ResultStatus, Run
@@ -53,6 +53,7 @@ def plan_items(run: Run, chunk_id: int) -> list[WorkItem]:
     except HarnessConfigError as error:
         base_config, config_error = None, str(error)
     version = run.suite_version
+    environment = harness_environment(files)
     items = []
     for result in results:
         case = result.case
@@ -81,7 +82,7 @@ def plan_items(run: Run, chunk_id: int) -> list[WorkItem]:
             )
         item.config = config
         try:
-            item.messages = render_messages(files, grading, config)
+            item.messages = render_messages(files, grading, config, environment=environment)
         except HarnessRenderError as error:
             item.error = f"harness template: {error}"
         items.append(item)

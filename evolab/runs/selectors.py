@@ -34,6 +34,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -214,12 +215,14 @@ def run_list(project: Project) -> RunList:
 ResultFilter = Literal["all", "failed", "errored"]
 RESULT_FILTERS: tuple[ResultFilter, ...] = ("all", "failed", "errored")
 # Sort key → ORDER BY of the per-case rows; key breaks ties so pages are stable.
-RESULT_SORTS: dict[str, tuple[str, ...]] = {
+# Cases without a score (all errored or pending) sort first when looking for the worst,
+# last otherwise — the same on SQLite and PostgreSQL, whose NULL orders differ.
+RESULT_SORTS: dict[str, tuple[str | OrderBy, ...]] = {
     "key": ("case__key",),
-    "score": ("mean_score", "case__key"),
-    "-score": ("-mean_score", "case__key"),
-    "-latency": ("-mean_latency", "case__key"),
-    "-tokens": ("-tokens", "case__key"),
+    "score": (F("mean_score").asc(nulls_first=True), "case__key"),
+    "-score": (F("mean_score").desc(nulls_last=True), "case__key"),
+    "-latency": (F("mean_latency").desc(nulls_last=True), "case__key"),
+    "-tokens": (F("tokens").desc(nulls_last=True), "case__key"),
 }
 
 
