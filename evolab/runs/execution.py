@@ -255,7 +255,8 @@ async def _execute(
     try:
         workers = {asyncio.create_task(work()) for _ in range(min(allowed(), len(items)))}
         while workers:
-            done, workers = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+            # Wake up at least every flush interval: the lease may have grown meanwhile.
+            done, workers = await asyncio.wait(workers, timeout=FLUSH_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # re-raise what a worker raised
             if writer.may_start(run, deadline):
