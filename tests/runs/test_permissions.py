@@ -68,19 +68,3 @@ def context(lab: Lab) -> dict[str, Any]:
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.route}")
 def test_access(team: Team, context: dict[str, Any], endpoint: Endpoint, persona: str) -> None:
     check_endpoint(endpoint, persona, team.client_for(persona), context)
-
-
-def test_every_runs_route_is_listed() -> None:
-    """Mirror of the central coverage check, local to this app."""
-    from evolab.runs import urls
-    from evolab.runs.api import router
-
-    listed = {(e.method, e.route) for e in ENDPOINTS}
-    assert {f"runs:{p.name}" for p in urls.urlpatterns} <= {route for _, route in listed}
-    api_routes = {
-        (method, "/api/v1/projects" + path)
-        for path, path_view in router.path_operations.items()
-        for operation in path_view.operations
-        for method in operation.methods
-    }
-    assert api_routes == {(e.method, e.route) for e in ENDPOINTS if e.api}
