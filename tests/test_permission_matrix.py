@@ -12,7 +12,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from evolab.api import api
 from tests.permission_matrix import Endpoint
 
-MATRIX_MODULES = ["tests.projects.test_permissions", "tests.harnesses.test_permissions", "tests.evals.test_permissions", "tests.runs.test_permissions"]
+MATRIX_MODULES = [
+    "tests.projects.test_permissions",
+    "tests.harnesses.test_permissions",
+    "tests.evals.test_permissions",
+    "tests.runs.test_permissions",
+]
 
 # Reachable without a project role, on purpose; each has its own tests.
 PUBLIC_OR_ACCOUNT = {

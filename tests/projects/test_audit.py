@@ -43,7 +43,9 @@ def test_audit_page_paginates(team: Team, django_assert_max_num_queries: object)
 
 
 def test_audit_page_shows_changes_field_by_field(team: Team) -> None:
-    actions.membership_change_role(actor=team.owner, membership=team.project.memberships.get(user=team.viewer), role=Role.MAINTAINER)
+    actions.membership_change_role(
+        actor=team.owner, membership=team.project.memberships.get(user=team.viewer), role=Role.MAINTAINER
+    )
     html = team.client_for("viewer").get(f"/p/{team.project.slug}/audit/").content.decode()
     assert '<span class="mono">role</span>: <del>viewer</del> → <ins>maintainer</ins>' in html
     assert "{'role'" not in html
