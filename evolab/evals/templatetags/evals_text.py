@@ -9,6 +9,7 @@ from django import template
 
 register = template.Library()
 
+
 @register.filter
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
