@@ -13,6 +13,17 @@ class Role(models.IntegerChoices):
     MAINTAINER = 30, "maintainer"
     OWNER = 40, "owner"
 
+    # What each role may do, named once so pages can ask instead of comparing numbers.
+    @property
+    def may_change(self) -> bool:
+        """Create versions, edit suites, start runs and campaigns, merge approved proposals."""
+        return self >= Role.MAINTAINER
+
+    @property
+    def may_administer(self) -> bool:
+        """Members, policy, backends and tokens."""
+        return self >= Role.OWNER
+
 
 class Project(models.Model):
     slug = models.SlugField(max_length=50, unique=True)

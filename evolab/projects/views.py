@@ -195,16 +195,19 @@ PROBE_SYMBOLS = {"accepted": "✓", "rejected": "✗", "ignored": "⚠", "unknow
 def backend_detail(request: AuthedRequest, slug: str, backend_id: int) -> HttpResponse:
     project = get_project_for(request.user, slug)
     backend = get_backend(project, backend_id)
-    rows = [
-        {
-            "param": param,
-            "default": backend.default_params.get(param, "—"),
-            "status": backend.probe_results.get(param, {}).get("status"),
-            "symbol": PROBE_SYMBOLS.get(backend.probe_results.get(param, {}).get("status", ""), ""),
-            "evidence": backend.probe_results.get(param, {}).get("evidence", ""),
-        }
-        for param in actions.PROBED_PARAMETERS
-    ]
+    rows = []
+    for param in actions.PROBED_PARAMETERS:
+        probe = backend.probe_results.get(param, {})
+        status = probe.get("status")
+        rows.append(
+            {
+                "param": param,
+                "default": backend.default_params.get(param, "—"),
+                "status": status,
+                "symbol": PROBE_SYMBOLS.get(status or "", ""),
+                "evidence": probe.get("evidence", ""),
+            }
+        )
     context = {"project": project, "backend": backend, "rows": rows, "can_edit": role_of(project) >= Role.OWNER}
     template = "projects/backend.html#probe" if request.htmx else "projects/backend.html"  # type: ignore[attr-defined]
     return render(request, template, context)

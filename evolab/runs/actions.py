@@ -55,6 +55,10 @@ def lease_ttl() -> timedelta:
     return timedelta(seconds=_setting("EVOLAB_CHUNK_LEASE_S", 30))
 
 
+def chunk_budget_s() -> float:
+    return _setting("EVOLAB_CHUNK_BUDGET_S", 20)
+
+
 def max_chunk_attempts() -> int:
     return int(_setting("EVOLAB_CHUNK_MAX_ATTEMPTS", 3))
 

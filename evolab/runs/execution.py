@@ -21,7 +21,6 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import close_old_connections
 
 from evolab.backends.client import BackendClient
@@ -46,10 +45,6 @@ SLOT_WAIT_S = 0.05
 # Fault injection for the reliability tests: a worker that reaches a result of this case
 # kills itself with SIGKILL, as an out-of-memory kill would. Unset in normal operation.
 CRASH_ON_CASE_ENV = "EVOLAB_FAULT_KILL_WORKER_ON_CASE"
-
-
-def _budget_s() -> float:
-    return float(getattr(settings, "EVOLAB_CHUNK_BUDGET_S", 20))
 
 
 def execute_chunk(chunk_id: int) -> None:
@@ -80,7 +75,7 @@ def _execute_on_backend(claim: Claim, run: Run, items: list[WorkItem]) -> None:
     want = max(1, min(run.max_concurrency, len(items)))
     token = uuid.uuid4().hex
     ttl = actions.lease_ttl()
-    deadline = time.monotonic() + _budget_s()
+    deadline = time.monotonic() + actions.chunk_budget_s()
     granted = 0
     while granted == 0 and time.monotonic() < deadline:
         granted = slots_acquire(backend_id=backend.pk, want=want, token=token, ttl=ttl)
@@ -220,7 +215,7 @@ async def _execute(
     ttl: timedelta | None = None,
 ) -> None:
     writer = _Writer(claim=claim, model=model, slots=slots, ttl=ttl or actions.lease_ttl())
-    deadline = time.monotonic() + _budget_s()
+    deadline = time.monotonic() + actions.chunk_budget_s()
     queue = deque(items)
     writer.remaining = len(queue)
     # Read the run's status and spend before the first request (the cap may be reached already).
