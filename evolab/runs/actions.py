@@ -73,6 +73,8 @@ class RunSpec:
     seed: int = 0
     max_concurrency: int = 8
     cost_cap_usd: Decimal | None = None
+    token_cap: int | None = None
+    deadline_at: datetime | None = None
     use_cache: bool = True
     # Pre-recorded outputs by (case key, sample): scored instead of calling a backend.
     outputs: Mapping[tuple[str, int], str] | None = None
@@ -91,6 +93,8 @@ def _check_spec(project: Project, spec: RunSpec) -> None:
         raise ValidationFailed("Max concurrency must be at least 1.", field="max_concurrency")
     if spec.cost_cap_usd is not None and spec.cost_cap_usd <= 0:
         raise ValidationFailed("A cost cap must be above zero.", field="cost_cap_usd")
+    if spec.token_cap is not None and spec.token_cap <= 0:
+        raise ValidationFailed("A token cap must be above zero.", field="token_cap")
     if spec.outputs is None and spec.backend is None:
         raise ValidationFailed("Choose a backend, or give pre-recorded outputs.", field="backend")
     if spec.backend is not None and spec.backend.project_id != project.pk:
@@ -136,6 +140,8 @@ def run_create(*, actor: User | None, project: Project, spec: RunSpec, estimate_
             seed=spec.seed,
             max_concurrency=spec.max_concurrency,
             cost_cap_usd=spec.cost_cap_usd,
+            token_cap=spec.token_cap,
+            deadline_at=spec.deadline_at,
             estimate_usd=estimate_usd,
             use_cache=spec.use_cache,
             total_results=len(cases) * spec.samples,
@@ -223,6 +229,10 @@ def run_resume(*, actor: User, run: Run, cost_cap_usd: Decimal | None = None) ->
             raise Conflict(
                 f"The run has spent ${spent:.4f}, at its cap; raise the cap to resume.", field="cost_cap_usd"
             )
+        caps = {"cost_cap_usd": None, "token_cap": run.token_cap, "deadline_at": run.deadline_at}
+        reason = _cap_reached(caps, 0.0, _tokens(run.pk) if run.token_cap else 0, timezone.now())
+        if reason:
+            raise Conflict(f"The run cannot resume: {reason}.", field="status")
         run.status = RunStatus.RUNNING
         run.stop_reason = ""
         run.finished_at = None
@@ -250,6 +260,22 @@ def run_resume(*, actor: User, run: Run, cost_cap_usd: Decimal | None = None) ->
 def _spend(run_id: int) -> Decimal:
     total = CaseResult.objects.filter(run_id=run_id).aggregate(total=Sum("cost_usd"))["total"] or 0
     return Decimal(str(total))
+
+
+def _tokens(run_id: int) -> int:
+    totals = CaseResult.objects.filter(run_id=run_id).aggregate(i=Sum("input_tokens"), o=Sum("output_tokens"))
+    return int((totals["i"] or 0) + (totals["o"] or 0))
+
+
+def _cap_reached(run: Mapping[str, Any], spent: float, tokens: int, now: datetime) -> str:
+    """Why the run must start no more results, or "" while it may."""
+    if run["cost_cap_usd"] is not None and spent >= float(run["cost_cap_usd"]):
+        return f"cost cap ${run['cost_cap_usd']} reached (spent ${spent:.4f})"
+    if run["token_cap"] is not None and tokens >= run["token_cap"]:
+        return f"token cap {run['token_cap']:,} reached (used {tokens:,})"
+    if run["deadline_at"] is not None and now >= run["deadline_at"]:
+        return "time limit reached"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -311,6 +337,7 @@ class LeaseLost(Exception):
 class BatchState:
     run_status: str
     spent_usd: float
+    tokens: int
 
 
 RESULT_FIELDS = [
@@ -385,22 +412,20 @@ def results_write_batch(
                 [ResponseCacheEntry(key=key, result=value) for key, value in cache_entries.items()],
                 ignore_conflicts=True,
             )
-        run = Run.objects.filter(pk=claim.run_id).values("status", "cost_cap_usd").get()
+        run = Run.objects.filter(pk=claim.run_id).values("status", "cost_cap_usd", "token_cap", "deadline_at").get()
         # Summing the run's spend costs more as the run grows: only a capped run needs it.
         spent = float(_spend(claim.run_id)) if run["cost_cap_usd"] is not None else 0.0
-        if (
-            run["cost_cap_usd"] is not None
-            and spent >= float(run["cost_cap_usd"])
-            and run["status"] == RunStatus.RUNNING
-        ):
+        tokens = _tokens(claim.run_id) if run["token_cap"] is not None else 0
+        reason = _cap_reached(run, spent, tokens, now)
+        if reason and run["status"] == RunStatus.RUNNING:
             Run.objects.filter(pk=claim.run_id, status=RunStatus.RUNNING).update(
-                status=RunStatus.STOPPED, stop_reason=f"cost cap ${run['cost_cap_usd']} reached (spent ${spent:.4f})"
+                status=RunStatus.STOPPED, stop_reason=reason
             )
             run["status"] = RunStatus.STOPPED
             emit_progress = True
         if emit_progress:
             event_emit(project_id=claim.project_id, type="run.progress", object_type="run", object_id=claim.run_id)
-    return BatchState(run_status=run["status"], spent_usd=spent)
+    return BatchState(run_status=run["status"], spent_usd=spent, tokens=tokens)
 
 
 def chunk_release(claim: Claim, *, error: str = "") -> None:

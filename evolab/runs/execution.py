@@ -22,6 +22,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
+from django.utils import timezone
 
 from evolab.backends.client import BackendClient
 from evolab.backends.types import ChatRequest
@@ -136,6 +137,7 @@ class _Writer:
     state: BatchState | None = None
     lost: bool = False
     unflushed_cost: float = 0.0
+    unflushed_tokens: int = 0
     last_flush: float = field(default_factory=time.monotonic)
     last_progress: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -143,6 +145,7 @@ class _Writer:
     async def add(self, outcome: dict[str, Any]) -> None:
         self.pending.append(outcome)
         self.unflushed_cost += outcome.get("cost_usd", 0.0)
+        self.unflushed_tokens += _tokens_of(outcome)
         if len(self.pending) >= FLUSH_SIZE or time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
             await self.flush()
 
@@ -163,6 +166,9 @@ class _Writer:
                 self.lost = True
                 return
             self.unflushed_cost -= sum(outcome.get("cost_usd", 0.0) for outcome in batch)
+            self.unflushed_tokens -= sum(
+                outcome.get("input_tokens", 0) + outcome.get("output_tokens", 0) for outcome in batch
+            )
             self.last_flush = now
             if progress:
                 self.last_progress = now
@@ -175,8 +181,17 @@ class _Writer:
             return False
         if run.cost_cap_usd is not None:
             spent = (self.state.spent_usd if self.state else 0.0) + self.unflushed_cost
-            return spent < float(run.cost_cap_usd)
-        return True
+            if spent >= float(run.cost_cap_usd):
+                return False
+        if run.token_cap is not None:
+            tokens = (self.state.tokens if self.state else 0) + self.unflushed_tokens
+            if tokens >= run.token_cap:
+                return False
+        return run.deadline_at is None or timezone.now() < run.deadline_at
+
+
+def _tokens_of(outcome: dict[str, Any]) -> int:
+    return int(outcome.get("input_tokens", 0) + outcome.get("output_tokens", 0))
 
 
 @sync_to_async

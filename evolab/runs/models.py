@@ -15,7 +15,7 @@ class RunStatus(models.TextChoices):
     QUEUED = "queued", "queued"
     RUNNING = "running", "running"
     CANCELLED = "cancelled", "cancelled"
-    STOPPED = "stopped", "stopped at the cost cap"
+    STOPPED = "stopped", "stopped at a cap"
     COMPLETED = "completed", "completed"
     FAILED = "failed", "failed"
 
@@ -44,6 +44,10 @@ class Run(models.Model):
     seed = models.IntegerField(default=0)
     max_concurrency = models.PositiveIntegerField(default=8)
     cost_cap_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    # Caps a campaign sets on the runs it starts, so its budget holds inside a run too:
+    # no result is started once the run's tokens reach `token_cap` or after `deadline_at`.
+    token_cap = models.PositiveBigIntegerField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
     estimate_usd = models.DecimalField(max_digits=12, decimal_places=4, default=0)
     use_cache = models.BooleanField(default=True)
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)

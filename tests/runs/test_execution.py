@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
+from evolab.core.errors import Conflict
 from evolab.runs.actions import RunSpec, run_cancel, run_create, run_resume
 from evolab.runs.models import CaseResult, ChunkStatus, ResultStatus, Run, RunStatus
 from evolab.runs.tasks import run_chunk
@@ -112,6 +115,27 @@ def test_the_cost_cap_stops_new_requests(lab: Lab) -> None:
     assert run.status == RunStatus.STOPPED
     assert "cost cap" in run.stop_reason
     assert CaseResult.objects.filter(run=run, status=ResultStatus.PENDING).exists()
+
+
+@override_settings(EVOLAB_RUN_CHUNK_SIZE=4)
+def test_the_token_cap_stops_new_requests(lab: Lab) -> None:
+    run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, use_cache=False, token_cap=1))
+    _drain(run)
+    run.refresh_from_db()
+    assert run.status == RunStatus.STOPPED and "token cap 1 reached" in run.stop_reason
+    # The first chunk's first batch crossed the cap; nothing was started after it was seen.
+    assert CaseResult.objects.filter(run=run, status=ResultStatus.DONE).count() <= 4
+    with pytest.raises(Conflict, match="token cap"):
+        run_resume(actor=lab.team.owner, run=run)
+
+
+def test_a_run_past_its_deadline_sends_nothing(lab: Lab) -> None:
+    past = timezone.now() - timedelta(seconds=1)
+    run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, deadline_at=past))
+    _drain(run)
+    run.refresh_from_db()
+    assert run.status == RunStatus.STOPPED and run.stop_reason == "time limit reached"
+    assert lab.simulator.stats()["chat_requests"] == 0
 
 
 def test_pre_recorded_outputs_are_scored_without_a_backend(lab: Lab) -> None:

@@ -6,140 +6,231 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('evals', '0001_initial'),
-        ('harnesses', '0001_initial'),
-        ('projects', '0001_initial'),
+        ("evals", "0001_initial"),
+        ("harnesses", "0001_initial"),
+        ("projects", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ResponseCacheEntry',
+            name="ResponseCacheEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64, unique=True)),
-                ('result', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=64, unique=True)),
+                ("result", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('splits', models.JSONField(default=list)),
-                ('source', models.CharField(choices=[('backend', 'model backend'), ('outputs', 'pre-recorded outputs')], default='backend', max_length=10)),
-                ('backend_label', models.CharField(blank=True, max_length=200)),
-                ('backend_simulated', models.BooleanField(default=False)),
-                ('samples', models.PositiveSmallIntegerField(default=1)),
-                ('seed', models.IntegerField(default=0)),
-                ('max_concurrency', models.PositiveIntegerField(default=8)),
-                ('cost_cap_usd', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
-                ('estimate_usd', models.DecimalField(decimal_places=4, default=0, max_digits=12)),
-                ('use_cache', models.BooleanField(default=True)),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('cancelled', 'cancelled'), ('stopped', 'stopped at the cost cap'), ('completed', 'completed'), ('failed', 'failed')], default='queued', max_length=12)),
-                ('stop_reason', models.CharField(blank=True, max_length=300)),
-                ('total_results', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('backend', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='projects.backend')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('harness_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='runs', to='harnesses.harnessversion')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='projects.project')),
-                ('suite_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='runs', to='evals.suiteversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("splits", models.JSONField(default=list)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("backend", "model backend"), ("outputs", "pre-recorded outputs")],
+                        default="backend",
+                        max_length=10,
+                    ),
+                ),
+                ("backend_label", models.CharField(blank=True, max_length=200)),
+                ("backend_simulated", models.BooleanField(default=False)),
+                ("samples", models.PositiveSmallIntegerField(default=1)),
+                ("seed", models.IntegerField(default=0)),
+                ("max_concurrency", models.PositiveIntegerField(default=8)),
+                ("cost_cap_usd", models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
+                ("estimate_usd", models.DecimalField(decimal_places=4, default=0, max_digits=12)),
+                ("use_cache", models.BooleanField(default=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("cancelled", "cancelled"),
+                            ("stopped", "stopped at the cost cap"),
+                            ("completed", "completed"),
+                            ("failed", "failed"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("stop_reason", models.CharField(blank=True, max_length=300)),
+                ("total_results", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "backend",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="runs",
+                        to="projects.backend",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "harness_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="runs", to="harnesses.harnessversion"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="projects.project"
+                    ),
+                ),
+                (
+                    "suite_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="runs", to="evals.suiteversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-number'],
+                "ordering": ["-number"],
             },
         ),
         migrations.CreateModel(
-            name='RunChunk',
+            name="RunChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('leased', 'leased'), ('done', 'done'), ('failed', 'failed')], default='pending', max_length=10)),
-                ('lease_token', models.CharField(blank=True, max_length=32)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='runs.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "pending"), ("leased", "leased"), ("done", "done"), ("failed", "failed")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("lease_token", models.CharField(blank=True, max_length=32)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="chunks", to="runs.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['index'],
+                "ordering": ["index"],
             },
         ),
         migrations.CreateModel(
-            name='CaseResult',
+            name="CaseResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sample', models.PositiveSmallIntegerField()),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('done', 'scored'), ('error', 'errored')], default='pending', max_length=8)),
-                ('output', models.TextField(blank=True)),
-                ('episode_status', models.CharField(blank=True, max_length=12)),
-                ('transcript', models.JSONField(blank=True, default=list)),
-                ('tool_calls', models.JSONField(blank=True, default=list)),
-                ('score', models.FloatField(blank=True, null=True)),
-                ('passed', models.BooleanField(null=True)),
-                ('grade_details', models.JSONField(blank=True, default=dict)),
-                ('sandbox_tier', models.SmallIntegerField(blank=True, null=True)),
-                ('input_tokens', models.PositiveIntegerField(default=0)),
-                ('output_tokens', models.PositiveIntegerField(default=0)),
-                ('reasoning_tokens', models.PositiveIntegerField(default=0)),
-                ('cost_usd', models.FloatField(default=0)),
-                ('latency_s', models.FloatField(blank=True, null=True)),
-                ('attempts', models.JSONField(blank=True, default=list)),
-                ('cached', models.BooleanField(default=False)),
-                ('error', models.TextField(blank=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='results', to='evals.evalcase')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='runs.run')),
-                ('chunk', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='runs.runchunk')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sample", models.PositiveSmallIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "pending"), ("done", "scored"), ("error", "errored")],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("output", models.TextField(blank=True)),
+                ("episode_status", models.CharField(blank=True, max_length=12)),
+                ("transcript", models.JSONField(blank=True, default=list)),
+                ("tool_calls", models.JSONField(blank=True, default=list)),
+                ("score", models.FloatField(blank=True, null=True)),
+                ("passed", models.BooleanField(null=True)),
+                ("grade_details", models.JSONField(blank=True, default=dict)),
+                ("sandbox_tier", models.SmallIntegerField(blank=True, null=True)),
+                ("input_tokens", models.PositiveIntegerField(default=0)),
+                ("output_tokens", models.PositiveIntegerField(default=0)),
+                ("reasoning_tokens", models.PositiveIntegerField(default=0)),
+                ("cost_usd", models.FloatField(default=0)),
+                ("latency_s", models.FloatField(blank=True, null=True)),
+                ("attempts", models.JSONField(blank=True, default=list)),
+                ("cached", models.BooleanField(default=False)),
+                ("error", models.TextField(blank=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="results", to="evals.evalcase"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="runs.run"
+                    ),
+                ),
+                (
+                    "chunk",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="runs.runchunk"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['case__key', 'sample'],
+                "ordering": ["case__key", "sample"],
             },
         ),
         migrations.CreateModel(
-            name='BackendSlotLease',
+            name="BackendSlotLease",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(max_length=32, unique=True)),
-                ('slots', models.PositiveIntegerField()),
-                ('expires_at', models.DateTimeField()),
-                ('backend', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='slot_leases', to='projects.backend')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("token", models.CharField(max_length=32, unique=True)),
+                ("slots", models.PositiveIntegerField()),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "backend",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="slot_leases", to="projects.backend"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['backend', 'expires_at'], name='runs_backen_backend_5961fe_idx')],
+                "indexes": [models.Index(fields=["backend", "expires_at"], name="runs_backen_backend_5961fe_idx")],
             },
         ),
         migrations.AddConstraint(
-            model_name='run',
-            constraint=models.UniqueConstraint(fields=('project', 'number'), name='run_unique_number'),
+            model_name="run",
+            constraint=models.UniqueConstraint(fields=("project", "number"), name="run_unique_number"),
         ),
         migrations.AddIndex(
-            model_name='runchunk',
-            index=models.Index(fields=['status', 'lease_expires_at'], name='runs_runchu_status_dbe26c_idx'),
+            model_name="runchunk",
+            index=models.Index(fields=["status", "lease_expires_at"], name="runs_runchu_status_dbe26c_idx"),
         ),
         migrations.AddConstraint(
-            model_name='runchunk',
-            constraint=models.UniqueConstraint(fields=('run', 'index'), name='chunk_unique_index'),
+            model_name="runchunk",
+            constraint=models.UniqueConstraint(fields=("run", "index"), name="chunk_unique_index"),
         ),
         migrations.AddIndex(
-            model_name='caseresult',
-            index=models.Index(fields=['run', 'status'], name='runs_casere_run_id_af5c63_idx'),
+            model_name="caseresult",
+            index=models.Index(fields=["run", "status"], name="runs_casere_run_id_af5c63_idx"),
         ),
         migrations.AddIndex(
-            model_name='caseresult',
-            index=models.Index(fields=['chunk', 'status'], name='runs_casere_chunk_i_a22ae8_idx'),
+            model_name="caseresult",
+            index=models.Index(fields=["chunk", "status"], name="runs_casere_chunk_i_a22ae8_idx"),
         ),
         migrations.AddConstraint(
-            model_name='caseresult',
-            constraint=models.UniqueConstraint(fields=('run', 'case', 'sample'), name='result_unique_sample'),
+            model_name="caseresult",
+            constraint=models.UniqueConstraint(fields=("run", "case", "sample"), name="result_unique_sample"),
         ),
     ]
