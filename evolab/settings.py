@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "evolab.evals",
     "evolab.live",
     "evolab.runs",
+    "evolab.evolution",
     "evolab.demo",
 ]
 
@@ -201,7 +202,10 @@ else:
 
 # The reconciler re-enqueues chunks whose worker died; beat runs it (`celery worker --beat`
 # in the embedded demo, a separate scheduler in production).
-CELERY_BEAT_SCHEDULE = {"runs-reconcile": {"task": "runs.reconcile", "schedule": 5.0}}
+CELERY_BEAT_SCHEDULE = {
+    "runs-reconcile": {"task": "runs.reconcile", "schedule": 5.0},
+    "evolution-reconcile": {"task": "evolution.reconcile", "schedule": 5.0},
+}
 
 # Run execution: results per chunk, the lease a worker holds on a chunk (renewed while it
 # works), how long one chunk task may keep starting results, and how many unclean ends a

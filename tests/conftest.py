@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 
+from evolab.backends.simulator.testing import RunningSimulator, running_simulator
 from evolab.projects.models import Project, Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -88,3 +89,10 @@ def team(db: None) -> Team:
 @pytest.fixture
 def owner_client(team: Team) -> Client:
     return team.client_for("owner")
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[RunningSimulator]:
+    """One simulated M2.7 server for the session; tests call `reset()` before use."""
+    with running_simulator(profile="minimax-m2.7") as sim:
+        yield sim

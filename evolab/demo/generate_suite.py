@@ -4,7 +4,8 @@ Run `python -m evolab.demo.generate_suite` after changing a template; commit the
 Targets are computed here, independently of the simulator (which has to work them out
 from the task text), so a test can check that both agree.
 
-Six topics, fifteen cases each (9 train / 3 dev / 3 holdout). Each topic needs one insight
+Six topics, thirty cases each (12 train / 12 dev / 6 holdout; dev is large enough for a
+campaign to tell a one-topic gain from noise). Each topic needs one insight
 that a harness may or may not carry (see MISSING_GUIDANCE in evolab/demo/__init__.py).
 """
 
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 SUITE_PATH = Path(__file__).with_name("suite.jsonl")
-CASES_PER_TOPIC = 15
-SPLITS = ["train"] * 9 + ["dev"] * 3 + ["holdout"] * 3
+CASES_PER_TOPIC = 30
+SPLITS = ["train"] * 12 + ["dev"] * 12 + ["holdout"] * 6
 START = date(2024, 1, 8)
 
 NAMES = [
@@ -128,7 +129,7 @@ def arithmetic_cases(rng: random.Random) -> list[dict[str, Any]]:
 def refund_cases(rng: random.Random) -> list[dict[str, Any]]:
     # Most cases hinge on an exception the initial harness does not know about, so the
     # naive 30-day rule gets them wrong; the rest are decided by the 30-day rule itself.
-    kinds = ["opened_electronics"] * 5 + ["final_sale"] * 4 + ["standard"] * 6
+    kinds = (["opened_electronics"] * 5 + ["final_sale"] * 4 + ["standard"] * 6) * (CASES_PER_TOPIC // 15)
     rng.shuffle(kinds)
     rows = []
     for i, kind in enumerate(kinds):
@@ -219,7 +220,7 @@ def word_problem_cases(rng: random.Random) -> list[dict[str, Any]]:
 
 
 def shipping_cases(rng: random.Random) -> list[dict[str, Any]]:
-    lates = [True] * 10 + [False] * 5
+    lates = ([True] * 10 + [False] * 5) * (CASES_PER_TOPIC // 15)
     rng.shuffle(lates)
     rows = []
     for i, late in enumerate(lates):
@@ -255,7 +256,9 @@ def extraction_cases(rng: random.Random) -> list[dict[str, Any]]:
     rng.shuffle(products)
     rows = []
     for i in range(CASES_PER_TOPIC):
-        fields = {"name": names[i], "order_id": f"ORD-{rng.randint(10000, 99999)}", "product": products[i]}
+        # Fewer names and products than cases: pair them differently on each pass.
+        name, product = names[i % len(names)], products[(i + i // len(names)) % len(products)]
+        fields = {"name": name, "order_id": f"ORD-{rng.randint(10000, 99999)}", "product": product}
         message = EXTRACT_TEMPLATES[i % len(EXTRACT_TEMPLATES)].format(**fields)
         text = (
             "Extract the customer's name, the order id and the product from this message as JSON with the keys "

@@ -29,7 +29,7 @@ def test_suite_shape() -> None:
     assert len(rows) >= 72
     assert len({row["key"] for row in rows}) == len(rows)
     splits = Counter(row["split"] for row in rows)
-    assert splits == {"train": 54, "dev": 18, "holdout": 18}
+    assert splits == {"train": 72, "dev": 72, "holdout": 36}
     assert {row["tags"][0] for row in rows} == set(TOPICS)
     assert any("critical" in row["tags"] for row in rows)
     for row in rows:

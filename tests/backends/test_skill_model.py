@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from evolab.backends.simulator.faults import seeded_rng
-from evolab.backends.simulator.insights import INSIGHTS, detect_insights
+from evolab.backends.simulator.insights import HARMFUL_INSIGHTS, INSIGHTS, detect_harmful, detect_insights
 from evolab.backends.simulator.skill_model import Sampling, reply
 from evolab.demo import MISSING_GUIDANCE, TOPICS, demo_harness_files, demo_suite_rows, with_guidance
 from tests.backends.episodes import TOOLS, Episode, passes, render_system, run_episode
@@ -118,3 +118,38 @@ def test_each_guidance_helps_its_own_topic(topic: str) -> None:
     before = mean(pass_rate(INITIAL, sample, rows) for sample in range(2))
     after = mean(pass_rate(partial, sample, rows) for sample in range(2))
     assert after > before + 0.3
+
+
+def test_harmful_advice_is_recognised_only_where_it_is_written() -> None:
+    assert detect_harmful(INITIAL) == [] and detect_harmful(IMPROVED) == []
+    for harmful in HARMFUL_INSIGHTS.values():
+        assert [h.name for h in detect_harmful(harmful.guidance)] == [harmful.name]
+        assert detect_insights(harmful.guidance) == set()
+
+
+@pytest.mark.parametrize("name", sorted(HARMFUL_INSIGHTS))
+def test_harmful_advice_lowers_the_topics_it_affects_and_only_those(name: str) -> None:
+    harmful = HARMFUL_INSIGHTS[name]
+    misled = f"{IMPROVED}\n\n{harmful.guidance}"
+    for topic in harmful.harms:
+        rows = rows_of(topic)
+        before = mean(pass_rate(IMPROVED, sample, rows) for sample in range(2))
+        after = mean(pass_rate(misled, sample, rows) for sample in range(2))
+        assert after < before - 0.3, (topic, before, after)
+    # Its draws have seeds of their own: the other topics play out exactly as before.
+    others = [row for row in demo_suite_rows() if row["metadata"]["topic"] not in harmful.harms]
+    assert [direct_episode(misled, row, 0).messages[2:] for row in others] == [
+        direct_episode(IMPROVED, row, 0).messages[2:] for row in others
+    ]
+
+
+def test_a_misled_model_cites_the_advice_and_skips_the_calculator() -> None:
+    harmful = HARMFUL_INSIGHTS["answer-from-memory"]
+    misled = f"{IMPROVED}\n\n{harmful.guidance}"
+    episodes = [direct_episode(misled, row, 0) for row in rows_of("arithmetic")]
+    assert sum("calculator" not in {name for name, _ in e.tool_calls} for e in episodes) > len(episodes) / 2
+    first_turns = [
+        reply([{"role": "system", "content": misled}, {"role": "user", "content": row["input"]}], TOOLS, Sampling(), 7)
+        for row in rows_of("arithmetic")
+    ]
+    assert any(harmful.excuse in turn.reasoning for turn in first_turns)

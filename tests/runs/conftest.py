@@ -7,12 +7,11 @@ suite runs real worker processes); on_commit enqueues are captured, not sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from evolab.backends.simulator.testing import RunningSimulator, running_simulator
+from evolab.backends.simulator.testing import RunningSimulator
 from evolab.demo import demo_harness_files, demo_suite_rows
 from evolab.evals.actions import suite_create, suite_version_import
 from evolab.evals.models import SuiteVersion
@@ -21,12 +20,6 @@ from evolab.harnesses.models import HarnessVersion
 from evolab.projects.models import Backend
 from tests.conftest import Team
 from tests.factories import BackendFactory
-
-
-@pytest.fixture(scope="session")
-def simulator() -> Iterator[RunningSimulator]:
-    with running_simulator(profile="minimax-m2.7") as sim:
-        yield sim
 
 
 @dataclass

@@ -15,7 +15,7 @@ def test_seed_demo_queues_a_first_run_once(db: None) -> None:
     call_command("seed_demo", stdout=StringIO())
     run = Run.objects.get()
     assert run.status == RunStatus.QUEUED and run.splits == ["dev"] and run.samples == 1
-    assert run.backend_simulated and run.harness_version.number == 1 and run.total_results == 18
+    assert run.backend_simulated and run.harness_version.number == 1 and run.total_results == 72
     assert run.estimate_usd > 0
     client = Client()
     assert client.login(username="demo", password="evolab-demo")

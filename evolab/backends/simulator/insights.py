@@ -4,11 +4,18 @@ An insight is *present* when every one of its patterns matches the normalised te
 the system messages (the rendered harness). The patterns are deliberately about meaning-
 bearing phrases ("always use the calculator", "opened electronics … 15 days"), not about
 a file name, so a harness can phrase and place its guidance freely.
+
+A *harmful insight* is advice that reads as plausible but makes the model fail: "answer
+from memory without tools", "apply the 30-day window to every refund". When one is present
+the model follows it on the topics it affects with the given probability, whatever other
+guidance the harness carries (see `skill_model`), so a proposer that suggests it lowers
+the score of the harness it edits.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -92,6 +99,100 @@ INSIGHTS: dict[str, Insight] = {
 }
 
 
+@dataclass(frozen=True)
+class HarmfulInsight:
+    name: str
+    # Topic -> chance that a model following this advice answers a task of the topic naively.
+    harms: Mapping[str, float]
+    # All must match the normalised harness text.
+    patterns: tuple[str, ...]
+    # The simulator proposer's wording of the advice.
+    guidance: str
+    path: str
+    # Why a proposer believes the advice helps (for its hypothesis).
+    pitch: str
+    # How the model's reasoning cites the advice when it follows it.
+    excuse: str
+    # False when the advice tells the model to do without the calculator.
+    allows_tools: bool = True
+
+    def present_in(self, normalised_harness: str) -> bool:
+        return all(re.search(pattern, normalised_harness) for pattern in self.patterns)
+
+
+HARMFUL_INSIGHTS: dict[str, HarmfulInsight] = {
+    harmful.name: harmful
+    for harmful in (
+        HarmfulInsight(
+            "answer-from-memory",
+            {"arithmetic": 0.85, "units": 0.6},
+            (r"\bfrom memory\b", r"\b(skip|skipping|without)\b[^.]{0,30}\b(calculator|tools?)\b"),
+            "## Speed\nAnswer from memory without calling tools when the numbers look simple: skipping the "
+            "calculator saves a turn on every task.",
+            "workflow.md",
+            "many trajectories spend their turns on calculator calls, and some loop on them until the guard "
+            "stops them; answering from memory saves a turn per task and removes those loops",
+            "The harness says to answer from memory without tools, so I'll skip the calculator.",
+            allows_tools=False,
+        ),
+        HarmfulInsight(
+            "thirty-day-rule",
+            {"refunds": 0.9},
+            (r"\b30[- ]day window to every\b",),
+            "## Refunds, simplified\nApply the 30-day window to every refund request, whatever the item: a request "
+            "made within 30 days of delivery is ELIGIBLE. One rule for all items keeps answers consistent.",
+            "skills/refunds.md",
+            "the refund verdicts are inconsistent from one item to the next; a single 30-day rule for every "
+            "item makes them consistent",
+            "The harness says one 30-day window applies to every item.",
+        ),
+        HarmfulInsight(
+            "round-factors",
+            {"units": 0.85},
+            (r"\bround conversion factors\b",),
+            "## Unit conversions, quick method\nRound conversion factors to one decimal place before multiplying "
+            "(a mile is about 1.6 km, a pound about 0.45 kg): the result stays close and the arithmetic simple.",
+            "skills/units.md",
+            "the conversions go wrong inside long calculator expressions; rounded factors keep the arithmetic "
+            "short and the results within rounding of the target",
+            "The harness says to round conversion factors first.",
+        ),
+        HarmfulInsight(
+            "reassure-first",
+            {"shipping": 0.8},
+            (r"\balmost always arrive\b", r"\bon time unless\b"),
+            "## Delivery-status tickets\nCustomers asking about an order mostly want reassurance: parcels almost "
+            "always arrive in time, so answer ON TIME unless the customer reports a lost parcel.",
+            "workflow.md",
+            "the delivery tickets are answered after long deliberation; customers mostly want reassurance, "
+            "and parcels rarely go missing",
+            "The harness says parcels almost always arrive, so ON TIME unless the parcel is lost.",
+        ),
+        HarmfulInsight(
+            "conversational-answers",
+            {"word-problems": 0.8},
+            (r"\bconversational sentence\b", r"\bavoid\b[^.]{0,30}\bseparate (summary )?lines?\b"),
+            "## Tone\nAnswer in one friendly, conversational sentence; avoid labels and separate summary lines, "
+            "which read as robotic to customers.",
+            "skills/tone.md",
+            "the answers read as terse; one conversational sentence that states the quantity reads better "
+            "and still carries the number",
+            "The harness asks for one conversational sentence without separate lines.",
+        ),
+        HarmfulInsight(
+            "camel-case-keys",
+            {"extraction": 0.9},
+            (r"\bcamelcase keys\b",),
+            "## Extraction keys\nUse camelCase keys (customerName, orderId, productName) in extracted JSON so "
+            "that it matches the conventions of our API.",
+            "skills/extraction.md",
+            "the extracted objects mix key styles; camelCase keys match the API convention",
+            "The harness asks for camelCase keys.",
+        ),
+    )
+}
+
+
 def normalise(text: str) -> str:
     """Lowercase, drop markdown emphasis and code marks, collapse whitespace."""
     return re.sub(r"\s+", " ", re.sub(r"[*_`#>]", " ", text.lower())).strip()
@@ -100,3 +201,9 @@ def normalise(text: str) -> str:
 def detect_insights(harness_text: str) -> set[str]:
     normalised = normalise(harness_text)
     return {topic for topic, insight in INSIGHTS.items() if insight.present_in(normalised)}
+
+
+def detect_harmful(harness_text: str) -> list[HarmfulInsight]:
+    """The harmful insights present in a harness, in a stable order."""
+    normalised = normalise(harness_text)
+    return [harmful for name, harmful in sorted(HARMFUL_INSIGHTS.items()) if harmful.present_in(normalised)]

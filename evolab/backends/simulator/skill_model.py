@@ -7,8 +7,12 @@ it the model only sometimes stumbles on it (`spontaneous_p`) and otherwise answe
 naive way, which leaves a realistic failure: a wrong mental product, the 30-day rule
 applied to an opened laptop, a missing `FINAL:` line, a loop of identical calculator
 calls, an "ON TIME" without checking dates. Even a well-guided model slips now and then,
-more so at temperatures above 1. All randomness comes from `episode_seed`, so an
-episode is reproducible and successive turns of one episode follow the same plan.
+more so at temperatures above 1. Harmful advice in the harness (`HARMFUL_INSIGHTS`) is
+followed on the topics it affects, with its own probability and whatever other guidance
+is present, and yields the naive answer. All randomness comes from `episode_seed`, so an
+episode is reproducible and successive turns of one episode follow the same plan; the
+harmful-advice draws use their own seeds, so a harness without harmful advice behaves
+exactly as if they did not exist.
 
 Answers are computed from the task text (see `solver`); no target is ever read.
 """
@@ -21,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evolab.backends.simulator import proposer
-from evolab.backends.simulator.insights import INSIGHTS, detect_insights
+from evolab.backends.simulator.insights import INSIGHTS, HarmfulInsight, detect_harmful, detect_insights
 from evolab.backends.simulator.solver import TIMES, Task, format_number, parse_task
 
 
@@ -80,6 +84,7 @@ class Plan:
     final: str  # the answer text (for calculator plans: used only if the tool fails)
     expression: str | None = None  # calculator input, when the plan uses the calculator
     decimals: int | None = None
+    misled_by: HarmfulInsight | None = None
 
 
 def reply(
@@ -97,8 +102,10 @@ def reply(
     if task is None:
         return _chat_reply(messages, turn_rng)
     offered = find_tools(tools)
-    guided = task.topic in detect_insights(system_text(messages))
-    plan = make_plan(task, guided, sampling, offered, random.Random(episode_seed))
+    system = system_text(messages)
+    guided = task.topic in detect_insights(system)
+    misled_by = followed_harm(task.topic, system, episode_seed)
+    plan = make_plan(task, guided, sampling, offered, random.Random(episode_seed), misled_by)
     return _next_step(plan, messages, offered, turn_rng)
 
 
@@ -120,7 +127,26 @@ def text_of(message: dict[str, Any]) -> str:
     return str(content or "")
 
 
-def make_plan(task: Task, guided: bool, sampling: Sampling, offered: OfferedTools, rng: random.Random) -> Plan:
+def followed_harm(topic: str, harness_text: str, episode_seed: int) -> HarmfulInsight | None:
+    """The harmful advice in the harness that the model follows on this episode, if any."""
+    for harmful in detect_harmful(harness_text):
+        chance = harmful.harms.get(topic, 0.0)
+        # A seed of its own per advice: the episode's other draws stay as they were.
+        if chance and random.Random(f"harm:{harmful.name}:{episode_seed}").random() < chance:
+            return harmful
+    return None
+
+
+def make_plan(
+    task: Task,
+    guided: bool,
+    sampling: Sampling,
+    offered: OfferedTools,
+    rng: random.Random,
+    misled_by: HarmfulInsight | None = None,
+) -> Plan:
+    if misled_by is not None:
+        return _misled_plan(task, guided, misled_by, offered, rng)
     insight = INSIGHTS[task.topic]
     applied = guided or rng.random() < insight.spontaneous_p
     slipped = rng.random() < sampling.slip_probability()
@@ -167,6 +193,24 @@ def make_plan(task: Task, guided: bool, sampling: Sampling, offered: OfferedTool
     if mode == "slip":
         verdict = _flip(verdict)
     return Plan(task, guided, mode, verdict)
+
+
+def _misled_plan(
+    task: Task, guided: bool, misled_by: HarmfulInsight, offered: OfferedTools, rng: random.Random
+) -> Plan:
+    """A model following harmful advice: the naive answer, without the tools the advice forbids."""
+    if task.topic == "arithmetic":
+        final = task.answer if rng.random() < 0.1 else _one_digit_off(task.answer, rng)
+        return Plan(task, guided, "naive", final, misled_by=misled_by)
+    if task.topic == "units":
+        with_calculator = offered.calculator is not None and misled_by.allows_tools
+        expression = task.facts["naive_expression"] if with_calculator else None
+        return Plan(task, guided, "naive", task.naive_answer or "", expression, 2, misled_by=misled_by)
+    if task.topic == "word-problems":
+        a, b = task.facts["a"], task.facts["b"]
+        return Plan(task, guided, "naive", f"{b} {TIMES} {a} = {a * b}, so the answer is {a * b}.", misled_by=misled_by)
+    # refunds and shipping: the naive verdict; extraction: the camelCase object.
+    return Plan(task, guided, "naive", task.naive_answer or task.answer, misled_by=misled_by)
 
 
 def _next_step(plan: Plan, messages: list[dict[str, Any]], offered: OfferedTools, rng: random.Random) -> ModelReply:
@@ -252,6 +296,8 @@ def _reasoning(plan: Plan, step: str, rng: random.Random) -> str:
     facts = plan.task.facts
     topic, mode = plan.task.topic, plan.mode
     lines = [rng.choice(_OPENERS)]
+    if plan.misled_by is not None:
+        lines.append(plan.misled_by.excuse)
     if topic == "arithmetic":
         if plan.expression and step == "calculate":
             lines.append(f"These are large numbers; the guidance says to use the calculator for {plan.expression}.")

@@ -81,7 +81,13 @@ class SimulatorState:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
+        # Whole request bodies, kept only when a test asks (`keep_bodies`): a canary test
+        # must see everything that was sent, not a digest of it.
+        self.bodies: list[bytes] | None = None
         self.reset()
+
+    def keep_bodies(self, keep: bool = True) -> None:
+        self.bodies = [] if keep else None
 
     @property
     def profile(self) -> Profile:
@@ -103,6 +109,8 @@ class SimulatorState:
         self._request_log: deque[RequestRecord] = deque(maxlen=_REQUEST_LOG_SIZE)
         self._script_position = 0
         self.rate_limiter = RateLimiter(self.config.rpm)
+        if self.bodies is not None:
+            self.bodies = []
 
     def requests(self) -> list[RequestRecord]:
         """The most recent chat requests that reached fault injection, oldest first."""
@@ -148,6 +156,8 @@ class SimulatorState:
         return fault, occurrence
 
     def _log_request(self, body: bytes, fault: str | None) -> None:
+        if self.bodies is not None:
+            self.bodies.append(body)
         try:
             payload = json.loads(body)
         except ValueError:
@@ -182,7 +192,12 @@ class SimulatorState:
         turn = sum(1 for message in messages if message.get("role") == "assistant")
         if "seed" in honoured:
             nonce = None
-            episode_seed = seeded_rng(*episode, "seed", honoured["seed"]).getrandbits(48)
+            # A seeded request's luck depends on the task, the sampling parameters and the
+            # seed, not on the harness: two harness versions asked the same seeded question
+            # share their luck (common random numbers), so a paired comparison sees what
+            # the harness change did rather than sampling noise.
+            luck = (self.config.seed, skill_model.last_user_text(messages), sorted(varying.items()))
+            episode_seed = seeded_rng(*luck, "seed", honoured["seed"]).getrandbits(48)
         else:
             nonce = self._episode_nonce(messages, repr(episode), turn)
             episode_seed = seeded_rng(*episode, "nonce", nonce).getrandbits(48)

@@ -94,7 +94,7 @@ class Command(BaseCommand):
             project=project,
             slug=SUITE_SLUG,
             name="Support suite",
-            description="90 support tasks in six topics; answers are computed by the simulator from the task text.",
+            description="180 support tasks in six topics; answers are computed by the simulator from the task text.",
         )
         version = suite_version_import(
             actor=user, suite=suite, source=SUITE_PATH.read_bytes(), fmt="jsonl", message="Demo suite"
