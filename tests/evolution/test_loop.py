@@ -1,9 +1,23 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from evolab.evolution import actions
-from evolab.evolution.models import CampaignStatus, MemoryEntry, Proposal, ProposalStage, Round, RoundStatus
+from evolab.evolution import actions, loop
+from evolab.evolution.models import (
+    Campaign,
+    CampaignStatus,
+    MemoryEntry,
+    Outcome,
+    Proposal,
+    ProposalStage,
+    Round,
+    RoundStatus,
+)
+from evolab.harnesses.selectors import head_of
+from evolab.runs.models import ACTIVE_RUN_STATUSES, CaseResult, ChunkStatus, Run, RunChunk
+from evolab.runs.tasks import run_chunk
 from tests.evolution.conftest import AUTO_MERGE_POLICY, Evo, drive
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,6 +33,103 @@ def test_a_campaign_runs_its_rounds_and_classifies_every_proposal(evo: Evo) -> N
     proposals = list(Proposal.objects.filter(campaign=campaign))
     assert len(proposals) == 4
     assert all(p.stage == ProposalStage.CLASSIFIED and p.outcome and p.reasons for p in proposals)
-    for p in proposals:
-        print(p.number, p.outcome, p.reasons, p.stats.get("comparison"), p.apply_error[:100], p.touched_paths)
     assert MemoryEntry.objects.filter(campaign=campaign).count() == 4
+
+
+def test_each_proposal_records_the_guidance_version_it_saw(evo: Evo) -> None:
+    campaign = evo.start(budget_rounds=2, guidance="Focus on refunds.")
+    # Run the first round to its end, then change the direction.
+    while not Round.objects.filter(campaign=campaign, status=RoundStatus.DONE).exists():
+        drive_once(campaign)
+    actions.guidance_set(actor=evo.team.maintainer, campaign=campaign, text="Focus on shipping now.")
+    campaign = drive(campaign)
+    seen = {
+        p.round.number: p.guidance.number
+        for p in Proposal.objects.filter(campaign=campaign).select_related("round", "guidance")
+    }
+    assert seen == {1: 1, 2: 2}
+
+
+def test_failed_proposals_keep_the_model_text_and_say_why(evo: Evo) -> None:
+    campaign = drive(evo.start(budget_rounds=3, candidates_per_round=3))
+    failed = Proposal.objects.filter(campaign=campaign, outcome=Outcome.AUTO_REJECT)
+    assert failed.exists()
+    for proposal in failed:
+        codes = {reason["code"] for reason in proposal.reasons}
+        assert codes & {"apply_failed", "protected_path", "duplicate", "interval_below_zero"}
+        assert proposal.model_text  # the answer is kept verbatim, never dropped
+
+
+def test_a_sweep_varies_one_parameter_within_the_backend_range(evo: Evo) -> None:
+    campaign = drive(evo.start(proposer="sweep", proposer_backend=None, budget_rounds=1, candidates_per_round=3))
+    assert campaign.status == CampaignStatus.FINISHED
+    proposals = list(Proposal.objects.filter(campaign=campaign))
+    assert len(proposals) == 3 and all(p.kind == "sweep" for p in proposals)
+    for proposal in proposals:
+        assert proposal.touched_paths == ["harness.yaml"] and len(proposal.params) == 1
+        ((key, value),) = proposal.params.items()
+        if key == "sampling.temperature":
+            assert 0 < value <= 1  # M2.7 refuses anything else
+    assert len({json.dumps(p.params, sort_keys=True) for p in proposals}) == 3
+
+
+def test_a_human_proposal_enters_the_next_round_and_the_same_policy(evo: Evo) -> None:
+    campaign = evo.start(budget_rounds=1, candidates_per_round=1)
+    files = dict(campaign.parent_version.files)
+    files["skills/refunds.md"] += (
+        "\n## Refund exceptions\n- Opened electronics are refundable only within 15 days of delivery.\n- Final-sale items are never refundable, whatever the date.\n"
+    )
+    human = actions.proposal_submit(
+        actor=evo.team.maintainer, campaign=campaign, files=files, hypothesis="Refund exceptions"
+    )
+    assert human.stage == ProposalStage.QUEUED
+    drive(campaign)
+    human.refresh_from_db()
+    assert human.round is not None and human.round.number == 1 and human.kind == "human"
+    assert human.stage == ProposalStage.CLASSIFIED and human.outcome and human.candidate_run is not None
+    assert human.stats["comparison"]["delta"] > 0
+
+
+def test_pause_cancels_work_and_resume_continues_without_billing_twice(evo: Evo) -> None:
+    campaign = evo.start(budget_rounds=1)
+    for _ in range(3):
+        drive_once(campaign)
+    actions.campaign_pause(actor=evo.team.maintainer, campaign=campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.PAUSED and campaign.running_since is None
+    assert not Run.objects.filter(status__in=ACTIVE_RUN_STATUSES).exists()
+    loop.campaign_step(campaign.pk)  # a step arriving while paused does nothing
+    assert not Round.objects.filter(campaign=campaign, status=RoundStatus.DONE).exists()
+    actions.campaign_resume(actor=evo.team.maintainer, campaign=campaign)
+    campaign = drive(campaign)
+    assert campaign.status == CampaignStatus.FINISHED
+    billed = CaseResult.objects.filter(cached=False, cost_usd__gt=0).values_list(
+        "run__harness_version__digest", "case_id", "sample"
+    )
+    assert len(list(billed)) == len(set(billed))
+
+
+def test_a_plateau_pauses_the_campaign_and_says_why(evo: Evo) -> None:
+    # The default policy merges nothing by itself: no accepted gain, round after round.
+    campaign = drive(evo.start(budget_rounds=5, plateau_rounds=2, candidates_per_round=1))
+    assert campaign.status == CampaignStatus.PAUSED
+    assert "no accepted gain in the last 2 rounds" in campaign.status_reason
+    assert Round.objects.filter(campaign=campaign).count() == 2
+
+
+def test_an_auto_merge_moves_head_by_compare_and_swap(evo: Evo) -> None:
+    actions.policy_set(actor=evo.team.owner, project=evo.team.project, rules=AUTO_MERGE_POLICY)
+    campaign = drive(evo.start(budget_rounds=2))
+    merged = Proposal.objects.filter(campaign=campaign, merged_at__isnull=False).order_by("number")
+    assert merged.exists()
+    assert head_of(evo.team.project) == merged.last().candidate_version  # type: ignore[union-attr]
+    assert campaign.parent_version == merged.last().candidate_version  # type: ignore[union-attr]
+    assert all(p.outcome == Outcome.AUTO_MERGE for p in merged)
+
+
+def drive_once(campaign: Campaign) -> None:
+    for chunk_id in RunChunk.objects.filter(
+        status=ChunkStatus.PENDING, run__status__in=ACTIVE_RUN_STATUSES
+    ).values_list("pk", flat=True):
+        run_chunk(chunk_id)
+    loop.campaign_step(campaign.pk)

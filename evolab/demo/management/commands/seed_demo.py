@@ -1,8 +1,9 @@
 """`python manage.py seed_demo`: the demo user, project, simulated backend, initial
-harness and suite, and a first evaluation of the head on the dev split. Idempotent: what
-exists is left as it is, so it can run on every `make demo`.
+harness and suite, a first evaluation of the head on the dev split, the demo merge policy
+and an evolution campaign. Idempotent: what exists is left as it is, so it can run on
+every `make demo`.
 
-The run is created queued; `serve_demo` starts the worker only once the simulator
+The run and the campaign are created queued; `serve_demo` starts the worker only once the simulator
 answers, and the worker then executes it."""
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from evolab.demo import SUITE_PATH, demo_harness_files
+from evolab.demo.campaign import DEMO_POLICY, demo_campaign_spec
 from evolab.evals.actions import suite_create, suite_version_import
 from evolab.evals.models import EvalSuite
+from evolab.evolution.actions import campaign_create, policy_set
 from evolab.harnesses.actions import version_create
 from evolab.harnesses.selectors import head_of
 from evolab.projects.actions import backend_create, project_create
@@ -41,6 +44,7 @@ class Command(BaseCommand):
             self._harness(user, project)
             self._suite(user, project)
             self._first_run(user, project)
+            self._campaign(user, project)
         self.stdout.write(
             self.style.SUCCESS(f"Demo ready: project '{PROJECT_SLUG}', login {DEMO_USER} / {DEMO_PASSWORD}")
         )
@@ -116,3 +120,14 @@ class Command(BaseCommand):
         )
         run = run_create(actor=user, project=project, spec=spec, estimate_usd=spec_estimate(spec).usd)
         self.stdout.write(f"created run {run.number} (v{head.number} on the dev split; the worker runs it)")
+
+    def _campaign(self, user: User, project: Project) -> None:
+        head = head_of(project)
+        backend = project.backends.filter(name=PRESETS["simulator"].fields.name).first()
+        if project.campaigns.exists() or head is None or backend is None:
+            return
+        if not project.policy_versions.exists():
+            policy_set(actor=user, project=project, rules=DEMO_POLICY)
+        spec = demo_campaign_spec(base=head, suite_version=suite_version_for(project, SUITE_SLUG), backend=backend)
+        campaign = campaign_create(actor=user, project=project, spec=spec)
+        self.stdout.write(f"created campaign {campaign.number} ({spec.budget_rounds} rounds; the worker runs it)")

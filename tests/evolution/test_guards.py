@@ -1,0 +1,82 @@
+"""What a campaign must never do: leak the held-out guard, or spend past its budget."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from evolab.evals.actions import suite_create, suite_version_import
+from evolab.evolution import loop
+from evolab.evolution.budget import campaign_spend
+from evolab.evolution.models import CampaignStatus, Proposal
+from evolab.runs.models import ACTIVE_RUN_STATUSES, ChunkStatus, RunChunk
+from evolab.runs.tasks import run_chunk
+from tests.evolution.conftest import Evo, drive, suite_rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PROPOSER_MARKER = b"## Failure trajectories"
+
+
+def test_holdout_canaries_never_reach_a_proposer_nor_leave_in_any_request(evo: Evo) -> None:
+    rows = suite_rows({"train": 4, "dev": 12, "holdout": 4})
+    for index, row in enumerate(rows):
+        if row["split"] == "holdout":
+            # In the input (the runner must see it to score the guard, no proposer may) and
+            # in the metadata, which no request of any kind may carry.
+            row["input"] = f"{row['input']} (ticket CANARY-IN-{index:03d})"
+            row["metadata"] = {**row["metadata"], "note": f"CANARY-META-{index:03d}"}
+    suite = suite_create(actor=evo.team.owner, project=evo.team.project, slug="canary", name="Canary")
+    source = "\n".join(json.dumps(row) for row in rows).encode()
+    evo.suite_version = suite_version_import(actor=evo.team.owner, suite=suite, source=source, fmt="jsonl")
+    evo.simulator.state.keep_bodies()
+    try:
+        campaign = drive(evo.start(budget_rounds=2))
+        bodies = list(evo.simulator.state.bodies or [])
+    finally:
+        evo.simulator.state.keep_bodies(False)
+    assert campaign.status == CampaignStatus.FINISHED, campaign.status_reason
+    proposer_bodies = [body for body in bodies if PROPOSER_MARKER in body]
+    assert len(proposer_bodies) == 4  # two candidates in each of two rounds
+    # The guard was really scored (so the canaries were in play), on some proposals at least.
+    assert Proposal.objects.filter(campaign=campaign, guard_run__isnull=False).exists()
+    assert any(b"CANARY-IN-" in body for body in bodies if body not in proposer_bodies)
+    for body in proposer_bodies:
+        assert b"CANARY-IN-" not in body
+    for body in bodies:
+        assert b"CANARY-META-" not in body
+
+
+def _requests(evo: Evo) -> int:
+    return int(evo.simulator.stats()["chat_requests"])
+
+
+def test_at_the_usd_cap_the_campaign_stops_says_why_and_sends_nothing_more(evo: Evo) -> None:
+    campaign = drive(evo.start(budget_usd=Decimal("0.01")))
+    assert campaign.status == CampaignStatus.STOPPED
+    assert "USD cap ($0.01)" in campaign.status_reason
+    spend = campaign_spend(campaign)
+    assert spend.usd >= 0.01
+    # Overshoot is bounded by what was already in flight when the cap was seen.
+    assert spend.usd < 0.01 + 16 * 0.002
+    sent = _requests(evo)
+    # Whatever arrives later (a duplicate step, a redelivered chunk) sends nothing.
+    loop.campaign_step(campaign.pk)
+    for chunk_id in RunChunk.objects.filter(status=ChunkStatus.PENDING).values_list("pk", flat=True):
+        run_chunk(chunk_id)
+    assert _requests(evo) == sent
+    assert not RunChunk.objects.filter(run__status__in=ACTIVE_RUN_STATUSES).exists()
+
+
+def test_the_token_cap_stops_the_campaign_and_says_which_cap(evo: Evo) -> None:
+    campaign = drive(evo.start(budget_tokens=20_000))
+    assert campaign.status == CampaignStatus.STOPPED
+    assert "token cap (20,000)" in campaign.status_reason
+
+
+def test_budget_warnings_are_given_once_at_fifty_and_eighty_percent(evo: Evo) -> None:
+    campaign = drive(evo.start(budget_usd=Decimal("0.05")))
+    assert campaign.status == CampaignStatus.STOPPED
+    assert [w for w in campaign.warnings if w.startswith("usd:")] == ["usd:50", "usd:80"]
