@@ -438,3 +438,36 @@ def memory_record(
     MemoryEntry.objects.create(campaign=campaign, proposal=proposal, kind=kind, text=text[:1000])
     stale = MemoryEntry.objects.filter(campaign=campaign).order_by("-pk").values_list("pk", flat=True)[MEMORY_LIMIT:]
     MemoryEntry.objects.filter(pk__in=list(stale)).delete()
+
+
+MAX_COMMENT_CHARS = 2000
+
+
+def proposal_comment(*, actor: User, proposal: Proposal, text: str) -> None:
+    """A reviewer's word on a proposal; it goes into the campaign memory, so later
+    proposer prompts know what people refused or asked to change, and why."""
+    text = " ".join(text.split())
+    if not text:
+        raise ValidationFailed("Write a comment.", field="text")
+    if len(text) > MAX_COMMENT_CHARS:
+        raise ValidationFailed(f"Keep a comment under {MAX_COMMENT_CHARS:,} characters.", field="text")
+    with transaction.atomic():
+        verdict = proposal.get_outcome_display() if proposal.outcome else "not classified yet"
+        memory_record(
+            campaign=proposal.campaign,
+            proposal=proposal,
+            kind=MemoryKind.REVIEW,
+            text=f"reviewer comment on proposal #{proposal.number} ({verdict}) by {actor.get_username()}: {text}",
+        )
+        audit_record(
+            actor=actor,
+            project_id=proposal.project_id,
+            action="proposal.comment",
+            object_type="proposal",
+            object_id=proposal.pk,
+            object_label=f"proposal {proposal.number}",
+            after=text,
+        )
+        event_emit(
+            project_id=proposal.project_id, type="proposal.status", object_type="proposal", object_id=proposal.pk
+        )

@@ -666,6 +666,7 @@ def _facts(campaign: Campaign, proposal: Proposal) -> ProposalFacts:
         touched_paths=tuple(proposal.touched_paths),
         critical_regressions=tuple(stats.get("critical_regressions", ())),
         holdout_diverged=diverged,
+        holdout_delta=guard["delta"] if guard else None,
         cost_change_pct=stats.get("cost_change_pct"),
         latency_change_pct=stats.get("latency_change_pct"),
         diff_lines=proposal.diff_lines,

@@ -176,6 +176,7 @@ class ProposalFacts:
     touched_paths: tuple[str, ...] = ()
     critical_regressions: tuple[str, ...] = ()  # keys of critical-tagged cases that scored lower
     holdout_diverged: bool = False
+    holdout_delta: float | None = None  # candidate - parent on the held-out guard
     cost_change_pct: float | None = None
     latency_change_pct: float | None = None
     diff_lines: int = 0
@@ -233,7 +234,9 @@ def _review_triggers(facts: ProposalFacts, rules: PolicyRules) -> list[Reason]:
         text = f"{count} case(s) tagged {rules.critical_tag!r} scored lower: {_listing(facts.critical_regressions)}."
         reasons.append(Reason("critical_regression", text))
     if facts.holdout_diverged:
-        reasons.append(Reason("holdout_diverged", "The holdout score disagrees with the train/dev result."))
+        measured = f" (holdout delta {_signed(facts.holdout_delta)})" if facts.holdout_delta is not None else ""
+        text = f"The selection split improved but the held-out guard did not{measured}: the gain may not generalise."
+        reasons.append(Reason("holdout_diverged", text))
     if facts.cost_change_pct is not None and facts.cost_change_pct > rules.max_cost_increase_pct:
         text = f"Cost rose {facts.cost_change_pct:.1f}%, more than the {rules.max_cost_increase_pct:g}% allowed."
         reasons.append(Reason("cost_increase", text))

@@ -15,6 +15,7 @@ from evolab.evolution.models import (
     Round,
     RoundStatus,
 )
+from evolab.evolution.proposers import reflect_request
 from evolab.harnesses.selectors import head_of
 from evolab.runs.models import ACTIVE_RUN_STATUSES, CaseResult, ChunkStatus, Run, RunChunk
 from evolab.runs.tasks import run_chunk
@@ -133,3 +134,27 @@ def drive_once(campaign: Campaign) -> None:
     ).values_list("pk", flat=True):
         run_chunk(chunk_id)
     loop.campaign_step(campaign.pk)
+
+
+def test_reviewer_comments_enter_the_memory_and_the_next_proposer_prompt(evo: Evo) -> None:
+    campaign = evo.start(budget_rounds=2, candidates_per_round=1)
+    while not Round.objects.filter(campaign=campaign, status=RoundStatus.DONE).exists():
+        drive_once(campaign)
+    proposal = Proposal.objects.get(campaign=campaign)
+    actions.proposal_comment(actor=evo.team.reviewer, proposal=proposal, text="Refused: too long, keep skills short.")
+    entry = MemoryEntry.objects.filter(campaign=campaign, kind="review").get()
+    assert f"proposal #{proposal.number}" in entry.text and "keep skills short" in entry.text
+    drive_once(campaign)  # starts round 2
+    current = Round.objects.get(campaign=campaign, number=2)
+    request = reflect_request(campaign, current, 0, "")
+    prompt = request.messages[-1]["content"]
+    assert "## Campaign memory" in prompt and "keep skills short" in prompt
+    assert f"round 1 · proposal #{proposal.number}" in prompt
+
+
+def test_the_memory_is_bounded(evo: Evo) -> None:
+    campaign = evo.start()
+    for index in range(actions.MEMORY_LIMIT + 5):
+        actions.memory_record(campaign=campaign, text=f"entry {index}")
+    texts = list(MemoryEntry.objects.filter(campaign=campaign).values_list("text", flat=True))
+    assert len(texts) == actions.MEMORY_LIMIT and "entry 0" not in texts
