@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 
@@ -57,7 +57,7 @@ from evolab.evolution.models import (
     RoundStatus,
 )
 from evolab.evolution.policy import ProposalFacts, classify
-from evolab.evolution.proposers import reflect_answer, reflect_request, sweep_draft
+from evolab.evolution.proposers import Answer, reflect_answer, reflect_request, sweep_draft
 from evolab.harnesses.actions import version_create
 from evolab.runs.actions import RunSpec, run_create
 from evolab.runs.models import CaseResult, ResultStatus, Run, RunStatus
@@ -70,6 +70,12 @@ MIN_LATENCY_SAMPLES = 5
 
 def _poll_s() -> float:
     return float(getattr(settings, "EVOLAB_CAMPAIGN_POLL_S", 1.0))
+
+
+def _requeue_after() -> timedelta:
+    """How long a step message may be due before the reconciler sends another (the file
+    broker drops a message its worker had fetched when that worker is killed)."""
+    return timedelta(seconds=float(getattr(settings, "EVOLAB_CAMPAIGN_REQUEUE_S", 30)))
 
 
 def _lease() -> timedelta:
@@ -126,7 +132,7 @@ def campaigns_reconcile() -> int:
     ids = list(
         Campaign.objects.filter(status=CampaignStatus.RUNNING)
         .filter(Q(step_expires_at__isnull=True) | Q(step_expires_at__lt=now))
-        .filter(Q(step_enqueued_at__isnull=True) | Q(step_enqueued_at__lt=now - timedelta(seconds=30)))
+        .filter(Q(step_enqueued_at__isnull=True) | Q(step_enqueued_at__lt=now - _requeue_after()))
         .values_list("pk", flat=True)
     )
     for campaign_id in ids:
@@ -315,24 +321,21 @@ def _propose(campaign: Campaign, current: Round) -> float | None:
         _round_event(campaign)
         return 0
     guidance = Guidance.objects.filter(campaign=campaign).order_by("-number").first()
-    answer_text, cost, tokens = "", 0.0, 0
+    answer = Answer(text="", cost_usd=0.0, tokens=0, cache_key="")
     try:
         if campaign.proposer == ProposerKind.SWEEP:
             sweep = sweep_draft(campaign, current, made)
             draft: ProposalDraft | str = (
                 sweep if sweep is not None else "the sweep grid is exhausted: every value was tried"
             )
-            answer_text = json.dumps(asdict(sweep)) if sweep is not None else ""
+            answer = replace(answer, text=json.dumps(asdict(sweep)) if sweep is not None else "")
         else:
             request = reflect_request(campaign, current, made, guidance.text if guidance else "")
             answer = reflect_answer(campaign, request)
-            answer_text, cost, tokens = answer.text, answer.cost_usd, answer.tokens
             draft = _parse(answer.text)
     except BackendError as error:
         draft = f"the proposer request failed: {error}"
-    _record_proposal(
-        campaign, current, made, ProposerKind(campaign.proposer), draft, answer_text, cost, tokens, guidance
-    )
+    _record_proposal(campaign, current, made, ProposerKind(campaign.proposer), draft, answer, guidance)
     return 0
 
 
@@ -374,9 +377,7 @@ def _record_proposal(
     index: int,
     kind: ProposerKind,
     draft: ProposalDraft | str,
-    answer_text: str,
-    cost: float,
-    tokens: int,
+    answer: Answer,
     guidance: Guidance | None,
 ) -> None:
     try:
@@ -391,11 +392,12 @@ def _record_proposal(
                 round=current,
                 index=index,
                 kind=kind,
-                model_text=answer_text,
+                model_text=answer.text,
+                answer_key=answer.cache_key,
                 guidance=guidance,
                 base_version=current.parent_version,
-                proposer_cost_usd=cost,
-                proposer_tokens=tokens,
+                proposer_cost_usd=answer.cost_usd,
+                proposer_tokens=answer.tokens,
             )
             if isinstance(draft, str):
                 proposal.apply_error = draft

@@ -196,6 +196,9 @@ class Proposal(models.Model):
     policy_number = models.PositiveIntegerField(default=0)  # 0: the default policy
     merged_at = models.DateTimeField(null=True, blank=True)
     proposer_cost_usd = models.FloatField(default=0)
+    # The response-cache key of the proposer's answer: the first proposal to use an answer
+    # pays for it, even when a step repeated after a crash finds it in the cache.
+    answer_key = models.CharField(max_length=64, blank=True, db_index=True)
     proposer_tokens = models.PositiveIntegerField(default=0)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

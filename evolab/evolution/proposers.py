@@ -36,6 +36,7 @@ class Answer:
     text: str
     cost_usd: float
     tokens: int
+    cache_key: str
 
 
 def feedback_trajectories(campaign: Campaign, round: Round) -> list[Trajectory]:
@@ -91,13 +92,23 @@ def reflect_request(campaign: Campaign, round: Round, index: int, guidance: str)
 
 
 def reflect_answer(campaign: Campaign, request: ChatRequest) -> Answer:
-    """Ask the proposer model; an identical earlier request is answered from the cache."""
+    """Ask the proposer model; an identical earlier request is answered from the cache.
+
+    A cached answer no proposal has used yet was paid for by a step that died before it
+    recorded its proposal: the repeated step records that cost instead of zero."""
     assert campaign.proposer_backend is not None
     config = backend_config(campaign.proposer_backend)
     key = cache_key(config, request)
     stored = ResponseCacheEntry.objects.filter(key=key).values_list("result", flat=True).first()
     if stored is not None:
-        return Answer(text=result_from_json(stored).content, cost_usd=0.0, tokens=0)
+        unused = not Proposal.objects.filter(answer_key=key).exists()
+        usage = stored.get("usage") or {}
+        return Answer(
+            text=result_from_json(stored).content,
+            cost_usd=float(stored.get("cost_usd", 0.0)) if unused else 0.0,
+            tokens=int(usage.get("input_tokens", 0) + usage.get("output_tokens", 0)) if unused else 0,
+            cache_key=key,
+        )
 
     async def ask() -> Any:
         async with BackendClient(config) as client:
@@ -108,7 +119,12 @@ def reflect_answer(campaign: Campaign, request: ChatRequest) -> Answer:
         [ResponseCacheEntry(key=key, result=result_to_json(replace(result, attempts=[])))], ignore_conflicts=True
     )
     usage = result.usage
-    return Answer(text=result.content, cost_usd=result.cost_usd, tokens=usage.input_tokens + usage.output_tokens)
+    return Answer(
+        text=result.content,
+        cost_usd=result.cost_usd,
+        tokens=usage.input_tokens + usage.output_tokens,
+        cache_key=key,
+    )
 
 
 # Values a sweep tries; each is kept only if the runner backend accepts it (M2.7: a

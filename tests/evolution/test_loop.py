@@ -15,7 +15,7 @@ from evolab.evolution.models import (
     Round,
     RoundStatus,
 )
-from evolab.evolution.proposers import reflect_request
+from evolab.evolution.proposers import reflect_answer, reflect_request
 from evolab.harnesses.selectors import head_of
 from evolab.runs.models import ACTIVE_RUN_STATUSES, CaseResult, ChunkStatus, Run, RunChunk
 from evolab.runs.tasks import run_chunk
@@ -158,3 +158,18 @@ def test_the_memory_is_bounded(evo: Evo) -> None:
         actions.memory_record(campaign=campaign, text=f"entry {index}")
     texts = list(MemoryEntry.objects.filter(campaign=campaign).values_list("text", flat=True))
     assert len(texts) == actions.MEMORY_LIMIT and "entry 0" not in texts
+
+
+def test_a_proposer_answer_paid_by_a_step_that_died_is_billed_once(evo: Evo) -> None:
+    campaign = evo.start(budget_rounds=1, candidates_per_round=1)
+    while not Round.objects.filter(campaign=campaign, status=RoundStatus.PROPOSING).exists():
+        drive_once(campaign)
+    current = Round.objects.get(campaign=campaign)
+    # A step asks the model and dies before it records the proposal.
+    paid = reflect_answer(campaign, reflect_request(campaign, current, 0, campaign.guidance_versions.get().text))
+    assert paid.cost_usd > 0
+    requests = evo.simulator.stats()["chat_requests"]
+    drive_once(campaign)  # the repeated step
+    proposal = Proposal.objects.get(round=current, index=0)
+    assert evo.simulator.stats()["chat_requests"] == requests  # answered from the cache…
+    assert proposal.proposer_cost_usd == paid.cost_usd  # …and billed the once it was paid
