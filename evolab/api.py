@@ -17,6 +17,7 @@ from ninja.security import HttpBearer, django_auth
 
 from evolab.core.errors import DomainError
 from evolab.evals.api import router as evals_router
+from evolab.evolution.api import router as evolution_router
 from evolab.harnesses.api import router as harnesses_router
 from evolab.projects.actions import token_authenticate
 from evolab.projects.api import router as projects_router
@@ -49,6 +50,7 @@ api.add_router("/projects", projects_router)
 api.add_router("/projects", harnesses_router)
 api.add_router("/projects", evals_router)
 api.add_router("/projects", runs_router)
+api.add_router("/projects", evolution_router)
 
 
 def _error(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:

@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("evolab.harnesses.urls")),
     path("", include("evolab.evals.urls")),
     path("", include("evolab.runs.urls")),
+    path("", include("evolab.evolution.urls")),
 ]

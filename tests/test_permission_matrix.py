@@ -17,6 +17,7 @@ MATRIX_MODULES = [
     "tests.harnesses.test_permissions",
     "tests.evals.test_permissions",
     "tests.runs.test_permissions",
+    "tests.evolution.test_permissions",
 ]
 
 # Reachable without a project role, on purpose; each has its own tests.

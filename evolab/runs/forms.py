@@ -92,7 +92,7 @@ class RunForm(forms.Form):
         project = self.project
         for field, resolve in (
             ("harness", lambda value: harness_for(project, value)),
-            ("suite_version", lambda value: suite_version_for(project, *_suite_ref(value))),
+            ("suite_version", lambda value: suite_version_for(project, *suite_ref(value))),
             ("backend", lambda value: backend_named(project, value)),
         ):
             if field in data:
@@ -119,7 +119,7 @@ class RunForm(forms.Form):
         )
 
 
-def _suite_ref(value: str) -> tuple[str, int | None]:
+def suite_ref(value: str) -> tuple[str, int | None]:
     """ "support@3" → ("support", 3); "support" → ("support", None): the latest."""
     slug, _, number = value.partition("@")
     return slug, int(number) if number.isdigit() else None

@@ -89,7 +89,11 @@ def test_an_interval_touching_zero_is_not_rejected() -> None:
             "critical_regression",
             "2 case(s) tagged 'critical' scored lower: refund-07, refund-11",
         ),
-        ({"holdout_diverged": True, "holdout_delta": -0.04}, "holdout_diverged", "held-out guard did not (holdout delta -0.040)"),
+        (
+            {"holdout_diverged": True, "holdout_delta": -0.04},
+            "holdout_diverged",
+            "held-out guard did not (holdout delta -0.040)",
+        ),
         ({"cost_change_pct": 20.5}, "cost_increase", "Cost rose 20.5%, more than the 20% allowed"),
         ({"latency_change_pct": 40.0}, "latency_increase", "Latency rose 40.0%, more than the 25% allowed"),
         ({"diff_lines": 81}, "diff_too_large", "81 changed lines, more than the 80 allowed"),

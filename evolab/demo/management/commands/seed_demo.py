@@ -19,6 +19,7 @@ from evolab.demo.campaign import DEMO_POLICY, demo_campaign_spec
 from evolab.evals.actions import suite_create, suite_version_import
 from evolab.evals.models import EvalSuite
 from evolab.evolution.actions import campaign_create, policy_set
+from evolab.evolution.models import Campaign, PolicyVersion
 from evolab.harnesses.actions import version_create
 from evolab.harnesses.selectors import head_of
 from evolab.projects.actions import backend_create, project_create
@@ -124,9 +125,9 @@ class Command(BaseCommand):
     def _campaign(self, user: User, project: Project) -> None:
         head = head_of(project)
         backend = project.backends.filter(name=PRESETS["simulator"].fields.name).first()
-        if project.campaigns.exists() or head is None or backend is None:
+        if Campaign.objects.filter(project=project).exists() or head is None or backend is None:
             return
-        if not project.policy_versions.exists():
+        if not PolicyVersion.objects.filter(project=project).exists():
             policy_set(actor=user, project=project, rules=DEMO_POLICY)
         spec = demo_campaign_spec(base=head, suite_version=suite_version_for(project, SUITE_SLUG), backend=backend)
         campaign = campaign_create(actor=user, project=project, spec=spec)
