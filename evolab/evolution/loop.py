@@ -15,6 +15,7 @@ run too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -466,6 +467,7 @@ def _materialise(
 
         diff = diff_trees(base_files, files)
         proposal.diff_lines = diff.added + diff.removed
+        proposal.diff_hash = hashlib.sha256("".join(f.unified for f in diff.files).encode()).hexdigest()
     proposal.save()
 
 

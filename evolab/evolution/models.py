@@ -195,6 +195,19 @@ class Proposal(models.Model):
     reasons = models.JSONField(default=list)  # [{"code", "text"}]
     policy_number = models.PositiveIntegerField(default=0)  # 0: the default policy
     merged_at = models.DateTimeField(null=True, blank=True)
+    # Who merged it; None with `merged_at` set means "merged by policy".
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Closed without merge by a person (rejected), or superseded by a revision.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    closed_reason = models.CharField(max_length=300, blank=True)
+    # SHA-256 of the unified diff base → candidate: votes are bound to it and to the base.
+    diff_hash = models.CharField(max_length=64, blank=True)
+    # The reviewer this proposal waits for (round-robin, or the owner of a touched path).
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # A revision (after "request changes" or a rebase) points at the proposal it replaces.
+    revision_of = models.ForeignKey("self", null=True, on_delete=models.SET_NULL, related_name="revisions")
+    revision = models.PositiveSmallIntegerField(default=1)
     proposer_cost_usd = models.FloatField(default=0)
     # The response-cache key of the proposer's answer: the first proposal to use an answer
     # pays for it, even when a step repeated after a crash finds it in the cache.
@@ -237,3 +250,107 @@ class MemoryEntry(models.Model):
 
     def __str__(self) -> str:
         return self.text[:80]
+
+
+class VoteValue(models.IntegerChoices):
+    VETO = -2, "-2 veto"
+    AGAINST = -1, "-1"
+    FOR = 1, "+1"
+    APPROVE = 2, "+2 approve"
+
+
+class Vote(models.Model):
+    """One person's current vote on a proposal, bound to the diff and base it was given
+    on: when either changes the vote is stale and counts for nothing."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    value = models.SmallIntegerField(choices=VoteValue.choices)
+    diff_hash = models.CharField(max_length=64)
+    base_version = models.ForeignKey(HarnessVersion, on_delete=models.RESTRICT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["proposal", "voter"], name="vote_one_per_person")]
+
+    def __str__(self) -> str:
+        return f"{self.get_value_display()} on proposal {self.proposal_id}"
+
+
+class CommentAnchor(models.TextChoices):
+    PROPOSAL = "proposal", "the whole proposal"
+    LINE = "line", "a diff line"
+    CASE = "case", "a case"
+
+
+class Resolution(models.TextChoices):
+    OPEN = "", "open"
+    FIXED = "fixed", "fixed"
+    DROPPED = "dropped", "dropped"
+
+
+class Comment(models.Model):
+    """A review comment, threaded (`parent`) and anchored to the proposal, a diff line
+    (`path` + `line` on the candidate side) or a case (`case_key`). A blocking comment
+    keeps the proposal from merging until it is marked fixed or dropped with a reason."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="comments")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField()
+    anchor = models.CharField(max_length=10, choices=CommentAnchor.choices, default=CommentAnchor.PROPOSAL)
+    path = models.CharField(max_length=300, blank=True)
+    line = models.PositiveIntegerField(null=True, blank=True)
+    case_key = models.CharField(max_length=200, blank=True)
+    blocking = models.BooleanField(default=False)
+    resolution = models.CharField(max_length=10, choices=Resolution.choices, default=Resolution.OPEN, blank=True)
+    resolution_reason = models.CharField(max_length=500, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["proposal", "blocking", "resolution"], name="comment_blocking")]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class PathOwner(models.Model):
+    """Who reviews changes to a harness path (glob pattern, as protected paths)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="path_owners")
+    pattern = models.CharField(max_length=300)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "pattern", "user"], name="path_owner_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} → {self.user_id}"
+
+
+class NotificationKind(models.TextChoices):
+    REVIEW_REQUEST = "review_request", "review requested"
+    MENTION = "mention", "mentioned"
+    MERGE = "merge", "merged"
+    VETO = "veto", "vetoed"
+
+
+class Notification(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    proposal = models.ForeignKey(Proposal, null=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    text = models.CharField(max_length=300)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread")]
+
+    def __str__(self) -> str:
+        return self.text
