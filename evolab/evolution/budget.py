@@ -41,8 +41,9 @@ def campaign_run_ids(campaign: Campaign) -> set[int]:
     ids: set[int] = set()
     for parent, guard in Round.objects.filter(campaign=campaign).values_list("parent_run_id", "parent_guard_run_id"):
         ids.update(i for i in (parent, guard) if i is not None)
-    for run, guard in Proposal.objects.filter(campaign=campaign).values_list("candidate_run_id", "guard_run_id"):
-        ids.update(i for i in (run, guard) if i is not None)
+    fields = ("candidate_run_id", "guard_run_id", "parent_run_id", "parent_guard_run_id")
+    for row in Proposal.objects.filter(campaign=campaign).values_list(*fields):
+        ids.update(i for i in row if i is not None)
     return ids
 
 

@@ -190,6 +190,10 @@ class Proposal(models.Model):
     diff_lines = models.PositiveIntegerField(default=0)
     candidate_run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
     guard_run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Runs of the base, for a proposal whose base is not its round's parent (a rebased
+    # revision); otherwise the round's parent runs are used.
+    parent_run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
+    parent_guard_run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
     stats = models.JSONField(default=dict)
     outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
     reasons = models.JSONField(default=list)  # [{"code", "text"}]
