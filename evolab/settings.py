@@ -216,6 +216,13 @@ EVOLAB_CHUNK_BUDGET_S = float(os.environ.get("EVOLAB_CHUNK_BUDGET_S", "20"))
 EVOLAB_CHUNK_MAX_ATTEMPTS = int(os.environ.get("EVOLAB_CHUNK_MAX_ATTEMPTS", "3"))
 EVOLAB_CHUNK_REQUEUE_S = float(os.environ.get("EVOLAB_CHUNK_REQUEUE_S", "30"))
 
+# Evolution campaigns: the lease one step holds on its campaign (a step may wait for a
+# proposer model, so it is long), how often a waiting campaign looks at its runs, and how
+# long a step message may be overdue before the reconciler sends another.
+EVOLAB_CAMPAIGN_STEP_LEASE_S = float(os.environ.get("EVOLAB_CAMPAIGN_STEP_LEASE_S", "180"))
+EVOLAB_CAMPAIGN_POLL_S = float(os.environ.get("EVOLAB_CAMPAIGN_POLL_S", "1"))
+EVOLAB_CAMPAIGN_REQUEUE_S = float(os.environ.get("EVOLAB_CAMPAIGN_REQUEUE_S", "30"))
+
 CHANNEL_LAYERS = {
     "default": (
         {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}

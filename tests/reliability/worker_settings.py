@@ -18,10 +18,6 @@ from evolab.settings import *  # noqa: F403
 
 CELERY_BROKER_URL = os.environ["EVOLAB_TEST_BROKER_URL"]
 CELERY_BROKER_TRANSPORT_OPTIONS = json.loads(os.environ["EVOLAB_TEST_BROKER_OPTIONS"])
-# The campaign loop reads these with defaults (a 180 s step lease); a test that kills a
-# worker in the middle of a step sets them short, so the next worker takes over in time.
-EVOLAB_CAMPAIGN_STEP_LEASE_S = float(os.environ.get("EVOLAB_CAMPAIGN_STEP_LEASE_S", "180"))
-EVOLAB_CAMPAIGN_POLL_S = float(os.environ.get("EVOLAB_CAMPAIGN_POLL_S", "1.0"))
 
 
 def _die_with_the_test_process(pid: int) -> None:
