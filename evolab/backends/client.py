@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import random
 import ssl
 import time
@@ -57,9 +58,44 @@ class _Answer:
 
 @functools.cache
 def _shared_ssl_context() -> ssl.SSLContext:
-    """Building an SSL context (and loading the CA bundle) takes 25-30 ms; a worker
-    opens a client per chunk, so every client of the process shares one."""
+    """Building an SSL context (and loading the CA bundle) takes 25-30 ms; every client
+    of the process shares one."""
     return ssl.create_default_context()
+
+
+def _new_sdk_client(config: BackendConfig, http_client: Any) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        # Local endpoints need no key, but the SDK insists on one.
+        api_key=config.api_key or "not-needed",
+        base_url=config.base_url,
+        max_retries=0,
+        # openai>=3 ships its own httpx fork; its Timeout type works with either client kind.
+        timeout=openai.Timeout(config.total_timeout_s, connect=config.connect_timeout_s),
+        # Typed for its httpx2 fork, the SDK also takes plain httpx clients (checked at runtime).
+        http_client=http_client or openai.DefaultAsyncHttpxClient(verify=_shared_ssl_context()),
+    )
+
+
+class ConnectionPool:
+    """HTTP connections, and the SDK clients that use them, shared by the BackendClients
+    of one event loop: a worker keeps one from chunk to chunk, so a chunk neither opens
+    (and closes) dozens of connections nor pays an SDK client's first-request set-up
+    (it looks the platform up in a thread, once per request until one has answered).
+    Use it from one event loop only, and `aclose()` it when that loop is done."""
+
+    def __init__(self) -> None:
+        self.http = openai.DefaultAsyncHttpxClient(verify=_shared_ssl_context())
+        self._sdk_clients: dict[tuple[Any, ...], openai.AsyncOpenAI] = {}
+
+    def sdk_client(self, config: BackendConfig) -> openai.AsyncOpenAI:
+        key = (config.base_url, config.api_key, config.total_timeout_s, config.connect_timeout_s)
+        if key not in self._sdk_clients:
+            self._sdk_clients[key] = _new_sdk_client(config, self.http)
+        return self._sdk_clients[key]
+
+    async def aclose(self) -> None:
+        self._sdk_clients.clear()
+        await self.http.aclose()
 
 
 class BackendClient:
@@ -67,13 +103,15 @@ class BackendClient:
 
     `limiter` bounds requests in flight; it is held for one attempt at a time (never
     during a backoff wait). Pass a shared one to bound several clients together — the
-    cross-worker limit plugs in here as any async context manager.
+    cross-worker limit plugs in here as any async context manager. A `pool` (or an
+    `http_client`) passed in is borrowed: `aclose()` leaves it open for its owner.
     """
 
     def __init__(
         self,
         config: BackendConfig,
         *,
+        pool: ConnectionPool | None = None,
         http_client: httpx.AsyncClient | None = None,
         limiter: AbstractAsyncContextManager[Any] | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -81,22 +119,19 @@ class BackendClient:
     ) -> None:
         self.config = config
         self._limiter: AbstractAsyncContextManager[Any] = limiter or asyncio.Semaphore(config.max_concurrency)
-        share = max(config.rate_share, 1e-6)
-        self._rate = RateLimiter(
-            requests_per_minute=config.requests_per_minute * share if config.requests_per_minute else None,
-            tokens_per_minute=config.tokens_per_minute * share if config.tokens_per_minute else None,
-        )
+        self._rate = RateLimiter(requests_per_minute=None, tokens_per_minute=None)
+        self.set_rate_share(config.rate_share)
+        self._owns_connections = pool is None and http_client is None
         self._retry_policy = retry_policy or RetryPolicy()
         self._rng = rng or random.Random()
-        self._openai = openai.AsyncOpenAI(
-            # Local endpoints need no key, but the SDK insists on one.
-            api_key=config.api_key or "not-needed",
-            base_url=config.base_url,
-            max_retries=0,
-            # openai>=3 ships its own httpx fork; its Timeout type works with either client kind.
-            timeout=openai.Timeout(config.total_timeout_s, connect=config.connect_timeout_s),
-            # Typed for its httpx2 fork, the SDK also takes plain httpx clients (checked at runtime).
-            http_client=http_client or openai.DefaultAsyncHttpxClient(verify=_shared_ssl_context()),  # type: ignore[arg-type]
+        self._openai = pool.sdk_client(config) if pool is not None else _new_sdk_client(config, http_client)
+
+    def set_rate_share(self, share: float) -> None:
+        """Take this part (0-1] of the backend's rate limits, e.g. as a chunk's slots grow."""
+        share = max(share, 1e-6)
+        rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
+        self._rate.set_limits(
+            requests_per_minute=rpm * share if rpm else None, tokens_per_minute=tpm * share if tpm else None
         )
 
     async def __aenter__(self) -> BackendClient:
@@ -106,7 +141,8 @@ class BackendClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._openai.close()
+        if self._owns_connections:
+            await self._openai.close()
 
     async def chat(self, request: ChatRequest, *, check_params: bool = True) -> ChatResult:
         """Send one chat request, retrying transient failures; raise BackendError when none succeeds.
@@ -174,15 +210,28 @@ class BackendClient:
 
     async def _call_once(self, request: ChatRequest, prepared: PreparedParams) -> _Answer:
         raw = await self._openai.chat.completions.with_raw_response.create(**self._create_args(request, prepared))
-        completion = raw.parse()
-        request_id = raw.headers.get("x-request-id") or completion.id
-        if not completion.choices:
+        # The JSON body is read as it is: the SDK's typed objects (built without
+        # validation anyway) would only be turned back into dicts, at a cost per request.
+        try:
+            completion = json.loads(raw.content)
+        except ValueError as exc:
+            raise _AttemptFailed(
+                f"response is not JSON: {exc}", retryable=True, status_code=raw.status_code, request_id=raw.request_id
+            ) from exc
+        if not isinstance(completion, dict):
+            completion = {}
+        response_id = completion.get("id")
+        request_id = raw.headers.get("x-request-id") or response_id
+        choices = completion.get("choices")
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             raise _AttemptFailed("response has no choices", retryable=True, status_code=200, request_id=request_id)
-        choice = completion.choices[0]
+        choice = choices[0]
+        message = choice.get("message")
         turn = AssistantTurn.from_message(
-            choice.message.model_dump(exclude_none=True), choice.finish_reason, completion.id
+            message if isinstance(message, dict) else {}, choice.get("finish_reason"), response_id
         )
-        return _Answer(turn, completion.usage, request_id, _is_simulated(raw.headers))
+        usage = completion.get("usage")
+        return _Answer(turn, usage if isinstance(usage, dict) else None, request_id, _is_simulated(raw.headers))
 
     async def _stream_once(self, request: ChatRequest, prepared: PreparedParams) -> _Answer:
         stream = await self._openai.chat.completions.create(

@@ -15,11 +15,15 @@ import time
 
 class RateLimiter:
     def __init__(self, *, requests_per_minute: float | None, tokens_per_minute: float | None) -> None:
-        self.request_interval_s = 60.0 / requests_per_minute if requests_per_minute else 0.0
-        self.token_interval_s = 60.0 / tokens_per_minute if tokens_per_minute else 0.0
+        self.set_limits(requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute)
         self._next_request = 0.0
         self._next_tokens = 0.0
         self._lock = asyncio.Lock()
+
+    def set_limits(self, *, requests_per_minute: float | None, tokens_per_minute: float | None) -> None:
+        """Change the limits; the next request is paced by the new ones."""
+        self.request_interval_s = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self.token_interval_s = 60.0 / tokens_per_minute if tokens_per_minute else 0.0
 
     @property
     def active(self) -> bool:
