@@ -29,6 +29,9 @@ PUBLIC_OR_ACCOUNT = {
     "projects:list",
     "projects:tokens",
     "projects:token_revoke",  # the user's own things
+    "evolution:inbox",  # reviews across the user's projects (tests/evolution/test_inbox.py)
+    "evolution:notifications",
+    "evolution:notifications_read",  # the user's own notifications
     "api:openapi-json",
     "api:openapi-view",  # the API description and its docs page
     "",  # "/" redirects to the project list

@@ -2,7 +2,8 @@
 and their controls, guidance, the merge policy, human proposals, merges and memory.
 
 The loop itself (`loop.py`) drives rounds; it calls back into `proposal_merge` and
-`memory_record` here so a merge is the same action whoever makes it.
+`memory_record` here so a merge is the same action whoever makes it. People's review of
+a proposal (votes, comments, a reviewed merge, a rejection) lives in `review.py`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from evolab.harnesses.models import HarnessVersion
 from evolab.projects.models import Backend, Project
 
 MEMORY_LIMIT = 60
+MAX_COMMENT_CHARS = 2000
 MAX_GUIDANCE_CHARS = 8000
 MAX_CANDIDATES = 8
 SPLITS = ("train", "dev", "holdout")
@@ -407,14 +409,15 @@ def proposal_submit(*, actor: User, campaign: Campaign, files: Mapping[str, str]
     return proposal
 
 
-def proposal_merge(*, actor: User | None, proposal: Proposal) -> None:
+def proposal_merge(*, actor: User | None, proposal: Proposal, details: Mapping[str, Any] | None = None) -> None:
     """Move head from the proposal's base to its candidate by compare-and-swap; a head
-    that moved meanwhile raises Conflict and leaves everything as it was."""
+    that moved meanwhile raises Conflict (field "head") and leaves everything as it was.
+    `actor` None is a merge by policy; `details` go into the audit record."""
     if proposal.candidate_version is None:
         raise Conflict("This proposal made no version to merge.", field="proposal")
     with transaction.atomic():
         head_move(actor=actor, project=proposal.project, expected=proposal.base_version, new=proposal.candidate_version)
-        Proposal.objects.filter(pk=proposal.pk).update(merged_at=timezone.now())
+        Proposal.objects.filter(pk=proposal.pk).update(merged_at=timezone.now(), merged_by=actor)
         Campaign.objects.filter(pk=proposal.campaign_id, parent_version=proposal.base_version).update(
             parent_version=proposal.candidate_version
         )
@@ -425,6 +428,7 @@ def proposal_merge(*, actor: User | None, proposal: Proposal) -> None:
             object_type="proposal",
             object_id=proposal.pk,
             object_label=f"proposal {proposal.number} → v{proposal.candidate_version.number}",
+            after=dict(details) if details else None,
         )
         event_emit(
             project_id=proposal.project_id, type="proposal.status", object_type="proposal", object_id=proposal.pk
@@ -438,36 +442,3 @@ def memory_record(
     MemoryEntry.objects.create(campaign=campaign, proposal=proposal, kind=kind, text=text[:1000])
     stale = MemoryEntry.objects.filter(campaign=campaign).order_by("-pk").values_list("pk", flat=True)[MEMORY_LIMIT:]
     MemoryEntry.objects.filter(pk__in=list(stale)).delete()
-
-
-MAX_COMMENT_CHARS = 2000
-
-
-def proposal_comment(*, actor: User, proposal: Proposal, text: str) -> None:
-    """A reviewer's word on a proposal; it goes into the campaign memory, so later
-    proposer prompts know what people refused or asked to change, and why."""
-    text = " ".join(text.split())
-    if not text:
-        raise ValidationFailed("Write a comment.", field="text")
-    if len(text) > MAX_COMMENT_CHARS:
-        raise ValidationFailed(f"Keep a comment under {MAX_COMMENT_CHARS:,} characters.", field="text")
-    with transaction.atomic():
-        verdict = proposal.get_outcome_display() if proposal.outcome else "not classified yet"
-        memory_record(
-            campaign=proposal.campaign,
-            proposal=proposal,
-            kind=MemoryKind.REVIEW,
-            text=f"reviewer comment on proposal #{proposal.number} ({verdict}) by {actor.get_username()}: {text}",
-        )
-        audit_record(
-            actor=actor,
-            project_id=proposal.project_id,
-            action="proposal.comment",
-            object_type="proposal",
-            object_id=proposal.pk,
-            object_label=f"proposal {proposal.number}",
-            after=text,
-        )
-        event_emit(
-            project_id=proposal.project_id, type="proposal.status", object_type="proposal", object_id=proposal.pk
-        )

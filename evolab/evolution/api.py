@@ -6,25 +6,47 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
 from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from evolab.core.errors import ValidationFailed
 from evolab.core.http import AuthedRequest
-from evolab.evolution import actions
+from evolab.evolution import actions, assignment, rebase, review
 from evolab.evolution.actions import CampaignSpec
 from evolab.evolution.budget import Spend
 from evolab.evolution.estimates import CampaignEstimate, campaign_estimate
-from evolab.evolution.models import Campaign, Guidance, Proposal
+from evolab.evolution.models import Campaign, Comment, Guidance, PathOwner, Proposal
+from evolab.evolution.proposal_selectors import get_proposal
 from evolab.evolution.schemas import (
     CampaignCreatedOut,
     CampaignEstimateOut,
     CampaignIn,
     CampaignOut,
+    CommentIn,
+    CommentOut,
     GuidanceIn,
     GuidanceOut,
+    InboxItemOut,
+    PathOwnerIn,
+    PathOwnerOut,
     PolicyIn,
     PolicyOut,
     ProposalOut,
+    ProposalRevertIn,
+    RebaseIn,
+    RebasePreviewOut,
+    RejectIn,
+    RequestChangesIn,
+    ResolveIn,
+    RevertedOut,
+    ReviewOut,
+    ReviseIn,
+    RevisionOut,
+    VoteIn,
 )
 from evolab.evolution.selectors import (
     CampaignList,
@@ -36,7 +58,7 @@ from evolab.evolution.selectors import (
     proposals_of,
 )
 from evolab.projects.models import Project, Role
-from evolab.projects.selectors import get_project_for
+from evolab.projects.selectors import get_project_for, role_of
 from evolab.runs.selectors import backend_named, harness_for, suite_version_for
 
 router = Router(tags=["campaigns"])
@@ -174,3 +196,184 @@ def put_policy(request: AuthedRequest, slug: str, payload: PolicyIn) -> dict[str
     project = get_project_for(request.user, slug, Role.OWNER)
     version = actions.policy_set(actor=request.user, project=project, rules=payload.rules)
     return {"number": version.number, "rules": version.rules}
+
+
+# --- review -------------------------------------------------------------------------
+
+
+def _proposal(project: Project, number: int) -> Proposal:
+    proposal = get_proposal(project, number)
+    proposal.project = project
+    return proposal
+
+
+def _review(project: Project, number: int) -> review.Review:
+    return review.review_of(_proposal(project, number), role_of(project))
+
+
+@router.get("/{slug}/proposals/{number}/review", response=ReviewOut)
+def get_review(request: AuthedRequest, slug: str, number: int) -> review.Review:
+    """Whether the proposal may merge now (and every blocker, in words), its votes and comments."""
+    return _review(get_project_for(request.user, slug), number)
+
+
+@router.post("/{slug}/proposals/{number}/votes", response=ReviewOut)
+def cast_vote(request: AuthedRequest, slug: str, number: int, payload: VoteIn) -> review.Review:
+    """Cast or replace your vote, bound to the diff and base now; 409 on a merged,
+    closed or auto-rejected proposal."""
+    project = get_project_for(request.user, slug, Role.REVIEWER)
+    review.vote_cast(actor=request.user, proposal=_proposal(project, number), value=payload.value)
+    return _review(project, number)
+
+
+def _comment(project: Project, proposal: Proposal, comment_id: int) -> Comment:
+    """A comment the caller may see (404 otherwise, held-out threads included)."""
+    comment = review.comments_of(proposal, role_of(project)).filter(pk=comment_id).first()
+    if comment is None:
+        raise Http404("No such comment")
+    comment.proposal = proposal
+    return comment
+
+
+@router.post("/{slug}/proposals/{number}/comments", response={201: CommentOut})
+def add_comment(request: AuthedRequest, slug: str, number: int, payload: CommentIn) -> Status:
+    project = get_project_for(request.user, slug, Role.REVIEWER)
+    proposal = _proposal(project, number)
+    parent = _comment(project, proposal, payload.parent) if payload.parent is not None else None
+    comment = review.comment_add(
+        actor=request.user,
+        proposal=proposal,
+        text=payload.text,
+        anchor=payload.anchor,
+        path=payload.path,
+        line=payload.line,
+        case_key=payload.case_key,
+        blocking=payload.blocking,
+        parent=parent,
+    )
+    return Status(201, comment)
+
+
+@router.post("/{slug}/proposals/{number}/comments/{comment_id}/resolve", response=CommentOut)
+def resolve_comment(request: AuthedRequest, slug: str, number: int, comment_id: int, payload: ResolveIn) -> Comment:
+    """By the comment's author or a maintainer; "dropped" needs a reason."""
+    project = get_project_for(request.user, slug, Role.REVIEWER)
+    comment = _comment(project, _proposal(project, number), comment_id)
+    return review.comment_resolve(
+        actor=request.user, comment=comment, resolution=payload.resolution, reason=payload.reason
+    )
+
+
+@router.post("/{slug}/proposals/{number}/merge", response=ReviewOut)
+def merge_proposal(request: AuthedRequest, slug: str, number: int) -> review.Review:
+    """409 naming every blocker unless the review allows the merge; 409 "stale" when
+    head moved since the proposal's base."""
+    project = get_project_for(request.user, slug, Role.MAINTAINER)
+    review.proposal_merge_reviewed(actor=request.user, proposal=_proposal(project, number))
+    return _review(project, number)
+
+
+@router.post("/{slug}/proposals/{number}/reject", response=ReviewOut)
+def reject_proposal(request: AuthedRequest, slug: str, number: int, payload: RejectIn) -> review.Review:
+    project = get_project_for(request.user, slug, Role.MAINTAINER)
+    review.proposal_reject(actor=request.user, proposal=_proposal(project, number), reason=payload.reason)
+    return _review(project, number)
+
+
+@router.get("/{slug}/inbox", response=list[InboxItemOut])
+@paginate(LimitOffsetPagination)
+def list_inbox(request: AuthedRequest, slug: str, campaign: int | None = None) -> QuerySet[Proposal]:
+    """Proposals of the project (or one campaign) waiting for review, yours first."""
+    project = get_project_for(request.user, slug)
+    chosen = get_campaign(project, campaign) if campaign is not None else None
+    return assignment.inbox(request.user, project=project, campaign=chosen)
+
+
+@router.get("/{slug}/path-owners", response=list[PathOwnerOut])
+def list_path_owners(request: AuthedRequest, slug: str) -> list[PathOwner]:
+    return list(assignment.path_owners_of(get_project_for(request.user, slug)))
+
+
+@router.post("/{slug}/path-owners", response={201: PathOwnerOut})
+def add_path_owner(request: AuthedRequest, slug: str, payload: PathOwnerIn) -> Status:
+    """Owners only; the user must be a reviewer or above of the project."""
+    project = get_project_for(request.user, slug, Role.OWNER)
+    user = User.objects.filter(memberships__project=project, username=payload.user).first()
+    if user is None:
+        raise ValidationFailed(f"{payload.user} is not a member of this project.", field="user")
+    owner = assignment.path_owner_set(actor=request.user, project=project, pattern=payload.pattern, user=user)
+    return Status(201, owner)
+
+
+@router.delete("/{slug}/path-owners/{owner_id}", response={204: None})
+def remove_path_owner(request: AuthedRequest, slug: str, owner_id: int) -> Status:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    owner = assignment.path_owners_of(project).filter(pk=owner_id).first()
+    if owner is None:
+        raise Http404("No such path owner")
+    assignment.path_owner_remove(actor=request.user, owner=owner)
+    return Status(204, None)
+
+
+# --- revisions and reverts (evolution.rebase) -------------------------------------
+
+
+@router.get("/{slug}/proposals/{number}/rebase", response=RebasePreviewOut)
+def preview_rebase(request: AuthedRequest, slug: str, number: int) -> dict[str, object]:
+    """The proposal's change merged onto head, with the conflicts to resolve."""
+    project = get_project_for(request.user, slug, Role.MAINTAINER)
+    proposal = rebase.proposal_for_revision(project, number)
+    head = rebase.check_rebase(proposal)
+    merge = rebase.rebase_preview(proposal)
+    return {
+        "base": proposal.base_version.number,
+        "head": head.number,
+        "clean": merge.clean,
+        "conflicts": merge.conflicts,
+        "files": merge.files,
+    }
+
+
+@router.post("/{slug}/proposals/{number}/rebase", response={201: RevisionOut})
+def rebase_proposal(request: AuthedRequest, slug: str, number: int, payload: RebaseIn) -> Status:
+    """A new revision on head, queued for the next round; the proposal is closed as
+    superseded. 409 naming the paths when the merge conflicts and `resolved_files` is
+    missing; 422 when a resolution is missing or still has markers; 409 when the
+    campaign has ended."""
+    project = get_project_for(request.user, slug, Role.MAINTAINER)
+    proposal = rebase.proposal_for_revision(project, number)
+    revision = rebase.proposal_rebase(actor=request.user, proposal=proposal, resolved_files=payload.resolved_files)
+    return Status(201, revision)
+
+
+@router.post("/{slug}/proposals/{number}/revise", response={201: RevisionOut})
+def revise_proposal(request: AuthedRequest, slug: str, number: int, payload: ReviseIn) -> Status:
+    """A new revision of a person's proposal on the same base, by a maintainer or its
+    author; votes on an unchanged diff carry over."""
+    project = get_project_for(request.user, slug, Role.REVIEWER)
+    proposal = rebase.proposal_for_revision(project, number)
+    if not rebase.may_revise(role_of(project), request.user, proposal):
+        raise PermissionDenied("Only a maintainer or the proposal's author may revise it.")
+    revision = rebase.proposal_revise(actor=request.user, proposal=proposal, files=payload.files, note=payload.note)
+    return Status(201, revision)
+
+
+@router.post("/{slug}/proposals/{number}/request-changes", response={201: CommentOut})
+def request_changes(request: AuthedRequest, slug: str, number: int, payload: RequestChangesIn) -> Status:
+    """A blocking comment that holds the merge until a revision (or its resolution); the
+    author is notified."""
+    project = get_project_for(request.user, slug, Role.REVIEWER)
+    proposal = rebase.proposal_for_revision(project, number)
+    comment = rebase.proposal_request_changes(actor=request.user, proposal=proposal, summary=payload.summary)
+    return Status(201, comment)
+
+
+@router.post("/{slug}/proposals/{number}/revert", response={201: RevertedOut})
+def revert_proposal(request: AuthedRequest, slug: str, number: int, payload: ProposalRevertIn) -> Status:
+    """A new head without a merged proposal's change; 409 naming the paths when head
+    changed them since (nothing is written)."""
+    project = get_project_for(request.user, slug, Role.MAINTAINER)
+    proposal = rebase.proposal_for_revision(project, number)
+    version = rebase.proposal_revert(actor=request.user, proposal=proposal, reason=payload.reason)
+    body = {"proposal": proposal.number, "version": version.number, "digest": version.digest}
+    return Status(201, {**body, "message": version.message})

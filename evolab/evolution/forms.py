@@ -13,7 +13,7 @@ from django import forms
 from evolab.core.errors import ValidationFailed
 from evolab.evolution.actions import MAX_CANDIDATES, MAX_GUIDANCE_CHARS, CampaignSpec
 from evolab.evolution.models import ProposerKind
-from evolab.evolution.policy import PolicyRules
+from evolab.evolution.policy import APPROVER_ROLES, PolicyRules
 from evolab.harnesses.selectors import head_ref_of, versions_of
 from evolab.projects.models import Project
 from evolab.projects.selectors import backends_of
@@ -193,6 +193,9 @@ POLICY_FIELDS = (
     "max_diff_lines",
     "min_effect",
     "safe_ranges",
+    "approvals_needed",
+    "approvals_needed_critical",
+    "approver_min_role",
 )
 
 
@@ -216,6 +219,21 @@ class PolicyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
         required=False,
         help_text="One per line: `sampling.temperature: 0.01..1`.",
+    )
+    approvals_needed = forms.IntegerField(
+        label="Approvals needed", min_value=1, initial=1, help_text="+2 votes a reviewed proposal needs to merge."
+    )
+    approvals_needed_critical = forms.IntegerField(
+        label="Approvals needed (critical)",
+        min_value=1,
+        initial=2,
+        help_text="When a critical path was touched or a critical-tagged case regressed.",
+    )
+    approver_min_role = forms.ChoiceField(
+        label="Approvers",
+        choices=[(role, f"{role} and above") for role in APPROVER_ROLES],
+        initial="reviewer",
+        help_text="Whose +2 counts.",
     )
 
     @classmethod

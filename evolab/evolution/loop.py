@@ -45,21 +45,26 @@ from evolab.engine.harness_config import HARNESS_YAML
 from evolab.engine.protected_paths import check_proposal_paths
 from evolab.evals.models import EvalCaseTag
 from evolab.evolution import actions
+from evolab.evolution.assignment import assign_reviewer
 from evolab.evolution.budget import Spend, campaign_spend, cap_reached, caps_for_next_run, warnings_due
 from evolab.evolution.models import (
     Campaign,
     CampaignStatus,
+    Comment,
     Guidance,
     Outcome,
     Proposal,
     ProposalStage,
     ProposerKind,
+    Resolution,
     Round,
     RoundStatus,
 )
 from evolab.evolution.policy import ProposalFacts, classify
+from evolab.evolution.prompts import ReviewToAnswer
 from evolab.evolution.proposers import Answer, reflect_answer, reflect_request, sweep_draft
 from evolab.harnesses.actions import version_create
+from evolab.harnesses.models import HarnessVersion
 from evolab.runs.actions import RunSpec, run_create
 from evolab.runs.models import CaseResult, ResultStatus, Run, RunStatus
 
@@ -316,7 +321,11 @@ def _round_fail(current: Round, reason: str) -> None:
 
 def _propose(campaign: Campaign, current: Round) -> float | None:
     _take_human_proposals(campaign, current)
-    made = Proposal.objects.filter(round=current).exclude(kind=ProposerKind.HUMAN).count()
+    if _answer_revision_request(campaign, current):
+        return 0
+    # The proposer's slots come first; queued proposals (people's, and revisions of any
+    # kind) take the slots after them.
+    made = Proposal.objects.filter(round=current, index__lt=campaign.candidates_per_round).count()
     if made >= campaign.candidates_per_round:
         Round.objects.filter(pk=current.pk).update(status=RoundStatus.CANDIDATES)
         _round_event(campaign)
@@ -340,6 +349,84 @@ def _propose(campaign: Campaign, current: Round) -> float | None:
     return 0
 
 
+def _revision_requests(campaign: Campaign) -> Any:
+    """Revisions reviewers asked the proposer model for: queued, still without an answer
+    (an empty hypothesis; every proposal the model answered has one)."""
+    return Proposal.objects.filter(
+        campaign=campaign, round__isnull=True, stage=ProposalStage.QUEUED, kind=ProposerKind.REFLECT, hypothesis=""
+    )
+
+
+def _answer_revision_request(campaign: Campaign, current: Round) -> bool:
+    """Ask the proposer to revise one proposal people requested changes on; the answer
+    joins this round after the model's own slots, applied to the proposal's base."""
+    pending = (
+        _revision_requests(campaign)
+        .select_related("base_version", "revision_of__base_version", "revision_of__candidate_version")
+        .order_by("number")
+        .first()
+    )
+    if pending is None or pending.revision_of is None or campaign.proposer_backend is None:
+        return False
+    old = pending.revision_of
+    comments = Comment.objects.filter(proposal=old).exclude(resolution=Resolution.DROPPED).order_by("pk")
+    review = ReviewToAnswer(
+        number=old.number,
+        hypothesis=old.hypothesis,
+        diff=_unified(old.base_version.files, old.candidate_version.files if old.candidate_version else {}),
+        comments=[comment.text for comment in comments],
+    )
+    guidance = Guidance.objects.filter(campaign=campaign).order_by("-number").first()
+    answer = Answer(text="", cost_usd=0.0, tokens=0, cache_key="")
+    try:
+        request = reflect_request(
+            campaign,
+            current,
+            campaign.candidates_per_round + pending.number,  # a seed of its own
+            guidance.text if guidance else "",
+            files=pending.base_version.files,
+            review=review,
+        )
+        answer = reflect_answer(campaign, request)
+        draft = _parse(answer.text)
+    except BackendError as error:
+        draft = f"the proposer request failed: {error}"
+    with transaction.atomic():
+        proposal = _revision_requests(campaign).select_for_update().filter(pk=pending.pk).first()
+        if proposal is None:
+            return True  # answered by another step meanwhile
+        proposal.round = current
+        proposal.index = _next_extra_slot(campaign, current)
+        proposal.guidance = guidance
+        proposal.model_text = answer.text
+        proposal.answer_key = answer.cache_key
+        proposal.proposer_cost_usd = answer.cost_usd
+        proposal.proposer_tokens = answer.tokens
+        if isinstance(draft, str):
+            proposal.apply_error = draft
+            proposal.hypothesis = f"(revision of proposal #{old.number}: no usable answer)"
+            proposal.stage = ProposalStage.EVALUATING
+            proposal.save()
+        else:
+            _materialise(campaign, pending.base_version, proposal, draft, check_protected=True)
+        event_emit(
+            project_id=campaign.project_id, type="proposal.status", object_type="proposal", object_id=proposal.pk
+        )
+    return True
+
+
+def _next_extra_slot(campaign: Campaign, current: Round) -> int:
+    """The next slot after the proposer's own in this round (queued proposals, revisions)."""
+    taken = Proposal.objects.filter(round=current, index__gte=campaign.candidates_per_round).count()
+    return campaign.candidates_per_round + taken
+
+
+def _unified(old: dict[str, str], new: dict[str, str]) -> str:
+    from evolab.harnesses.tree import diff_trees
+
+    return "".join(file.unified for file in diff_trees(old, new).files)
+
+
 def _parse(text: str) -> ProposalDraft | str:
     try:
         return parse_proposal(text)
@@ -348,22 +435,25 @@ def _parse(text: str) -> ProposalDraft | str:
 
 
 def _take_human_proposals(campaign: Campaign, current: Round) -> None:
-    """Proposals people wrote since the last round join this one, after the model's."""
+    """Proposals queued since the last round (people's, and revisions) join this one,
+    after the model's. Each is applied to its own base: a rebased revision's base is the
+    head it was rebased onto, which need not be the round's parent."""
     with transaction.atomic():
         queued = list(
             Proposal.objects.select_for_update()
             .filter(campaign=campaign, round__isnull=True, stage=ProposalStage.QUEUED)
+            .exclude(pk__in=_revision_requests(campaign).values("pk"))
             .order_by("number")
         )
         if not queued:
             return
-        taken = Proposal.objects.filter(round=current, kind=ProposerKind.HUMAN).count()
+        taken = Proposal.objects.filter(round=current, index__gte=campaign.candidates_per_round).count()
         for offset, proposal in enumerate(queued):
             proposal.round = current
             proposal.index = campaign.candidates_per_round + taken + offset
             proposal.guidance = current.guidance
             draft = ProposalDraft(hypothesis=proposal.hypothesis, edits=_edits_of(proposal), params={})
-            _materialise(campaign, current, proposal, draft, check_protected=False)
+            _materialise(campaign, proposal.base_version, proposal, draft, check_protected=False)
 
 
 def _edits_of(proposal: Proposal) -> tuple[Any, ...]:
@@ -405,7 +495,7 @@ def _record_proposal(
                 proposal.hypothesis = ""
                 proposal.save()
             else:
-                _materialise(campaign, current, proposal, draft, check_protected=True)
+                _materialise(campaign, current.parent_version, proposal, draft, check_protected=True)
             event_emit(
                 project_id=campaign.project_id, type="proposal.status", object_type="proposal", object_id=proposal.pk
             )
@@ -414,12 +504,12 @@ def _record_proposal(
 
 
 def _materialise(
-    campaign: Campaign, current: Round, proposal: Proposal, draft: ProposalDraft, *, check_protected: bool
+    campaign: Campaign, base: HarnessVersion, proposal: Proposal, draft: ProposalDraft, *, check_protected: bool
 ) -> None:
-    """Apply the draft to the parent and store the candidate version, or record why not.
+    """Apply the draft to `base` and store the candidate version, or record why not.
     A protected path is refused here, before any version exists or anything runs."""
-    base_files: dict[str, str] = current.parent_version.files
-    proposal.base_version = current.parent_version
+    base_files: dict[str, str] = base.files
+    proposal.base_version = base
     proposal.hypothesis = draft.hypothesis
     proposal.edits = [asdict(edit) for edit in draft.edits]
     proposal.params = dict(draft.params)
@@ -455,7 +545,7 @@ def _materialise(
                 project=campaign.project,
                 files=files,
                 message=f"proposal {proposal.number}: {draft.hypothesis}"[:2000],
-                parents=[current.parent_version],
+                parents=[base],
                 author_label=f"proposal {proposal.number} ({proposal.kind})",
                 move_head=False,
             )
@@ -478,7 +568,7 @@ def _evaluate_candidates(campaign: Campaign, current: Round, spend: Spend) -> fl
     pending = (
         Proposal.objects.filter(round=current)
         .exclude(stage=ProposalStage.CLASSIFIED)
-        .select_related("candidate_version", "candidate_run", "guard_run", "base_version")
+        .select_related("candidate_version", "candidate_run", "guard_run", "base_version", "parent_run")
         .order_by("index")
         .first()
     )
@@ -490,6 +580,16 @@ def _evaluate_candidates(campaign: Campaign, current: Round, spend: Spend) -> fl
     return _evaluate(campaign, current, pending, spend)
 
 
+def _revised(proposal: Proposal) -> list[int]:
+    """The proposals this one is a revision of, nearest first."""
+    ids: list[int] = []
+    revised_id = proposal.revision_of_id
+    while revised_id is not None and revised_id not in ids:
+        ids.append(revised_id)
+        revised_id = Proposal.objects.filter(pk=revised_id).values_list("revision_of_id", flat=True).first()
+    return ids
+
+
 def _duplicate_of(proposal: Proposal) -> str | None:
     if not proposal.diff_key:
         return None
@@ -497,6 +597,7 @@ def _duplicate_of(proposal: Proposal) -> str | None:
         Proposal.objects.filter(
             campaign_id=proposal.campaign_id, diff_key=proposal.diff_key, number__lt=proposal.number
         )
+        .exclude(pk__in=_revised(proposal))  # a rebase keeps the change: it is no duplicate of itself
         .order_by("number")
         .values_list("number", flat=True)
         .first()
@@ -523,21 +624,26 @@ def _evaluate(campaign: Campaign, current: Round, proposal: Proposal, spend: Spe
     if early is not None:
         _classify(campaign, current, proposal, early)
         return 0
-    state = _follow_run(campaign, proposal.candidate_run)
-    if state == WAIT:
-        return _poll_s()
-    if state == HALTED:
-        return None
-    if state == "start":
-        with transaction.atomic():
-            proposal.candidate_run = _start_run(campaign, proposal.candidate_version, [campaign.selection_split], spend)
-            proposal.save(update_fields=["candidate_run"])
-        return 0
-    if state == FAILED:
-        _classify(campaign, current, proposal, ProposalFacts(apply_error="its evaluation run failed"))
-        return 0
-    assert current.parent_run is not None and proposal.candidate_run is not None
-    stats = _selection_stats(campaign, current.parent_run, proposal.candidate_run)
+    wanted = [("candidate_run", proposal.candidate_version, "its evaluation run failed")]
+    if _own_base(current, proposal):
+        wanted.insert(0, ("parent_run", proposal.base_version, "the evaluation of its base failed"))
+    for field, version, failure in wanted:
+        state = _follow_run(campaign, getattr(proposal, field))
+        if state == WAIT:
+            return _poll_s()
+        if state == HALTED:
+            return None
+        if state == "start":
+            with transaction.atomic():
+                setattr(proposal, field, _start_run(campaign, version, [campaign.selection_split], spend))
+                proposal.save(update_fields=[field])
+            return 0
+        if state == FAILED:
+            _classify(campaign, current, proposal, ProposalFacts(apply_error=failure))
+            return 0
+    parent_run = proposal.parent_run if _own_base(current, proposal) else current.parent_run
+    assert parent_run is not None and proposal.candidate_run is not None
+    stats = _selection_stats(campaign, parent_run, proposal.candidate_run)
     proposal.stats = {**proposal.stats, **stats}
     passes = stats.get("comparison") is not None and stats["comparison"]["delta"] > 0
     if campaign.guard_split and passes:
@@ -549,10 +655,19 @@ def _evaluate(campaign: Campaign, current: Round, proposal: Proposal, spend: Spe
     return 0
 
 
+def _own_base(current: Round, proposal: Proposal) -> bool:
+    """Whether the proposal is compared with runs of its own base (a revision rebased onto
+    a head that is not the round's parent) instead of the round's parent runs."""
+    return proposal.base_version_id != current.parent_version_id
+
+
 def _guard(campaign: Campaign, current: Round, proposal: Proposal, spend: Spend) -> float | None:
-    """Score the parent (once a round) and the candidate on the held-out guard."""
+    """Score the parent (once a round, or the proposal's own base) and the candidate on
+    the held-out guard."""
+    parent: Round | Proposal = proposal if _own_base(current, proposal) else current
+    parent_version = proposal.base_version if parent is proposal else current.parent_version
     for owner, field, version in (
-        (current, "parent_guard_run", current.parent_version),
+        (parent, "parent_guard_run", parent_version),
         (proposal, "guard_run", proposal.candidate_version),
     ):
         state = _follow_run(campaign, getattr(owner, field))
@@ -568,9 +683,9 @@ def _guard(campaign: Campaign, current: Round, proposal: Proposal, spend: Spend)
         if state == FAILED:
             _classify(campaign, current, proposal, ProposalFacts(apply_error="its held-out evaluation failed"))
             return 0
-    assert current.parent_guard_run is not None and proposal.guard_run is not None
+    assert parent.parent_guard_run is not None and proposal.guard_run is not None
     guard = _comparison(
-        _scores(current.parent_guard_run, campaign.guard_split),
+        _scores(parent.parent_guard_run, campaign.guard_split),
         _scores(proposal.guard_run, campaign.guard_split),
         campaign,
     )
@@ -689,6 +804,8 @@ def _classify(campaign: Campaign, current: Round, proposal: Proposal, facts: Pro
         proposal.classified_at = timezone.now()
         proposal.save(update_fields=["outcome", "reasons", "policy_number", "stage", "classified_at", "stats"])
         actions.memory_record(campaign=campaign, proposal=proposal, text=_memory_line(current, proposal))
+        if proposal.outcome == Outcome.NEEDS_REVIEW:
+            assign_reviewer(proposal)
         event_emit(
             project_id=campaign.project_id, type="proposal.status", object_type="proposal", object_id=proposal.pk
         )
@@ -728,8 +845,10 @@ def _settle_round(campaign: Campaign, current: Round) -> None:
                 reason = {"code": "stale", "text": f"Head moved before the merge: {error}"}
         else:
             reason = {"code": "superseded", "text": f"Proposal #{merged.number} of this round was merged first."}
-        Proposal.objects.filter(pk=proposal.pk).update(
-            outcome=Outcome.NEEDS_REVIEW, reasons=[*proposal.reasons, reason]
-        )
+        with transaction.atomic():
+            Proposal.objects.filter(pk=proposal.pk).update(
+                outcome=Outcome.NEEDS_REVIEW, reasons=[*proposal.reasons, reason]
+            )
+            assign_reviewer(proposal)
     Round.objects.filter(pk=current.pk).update(status=RoundStatus.DONE, finished_at=timezone.now())
     _round_event(campaign)

@@ -341,6 +341,7 @@ class NotificationKind(models.TextChoices):
     MENTION = "mention", "mentioned"
     MERGE = "merge", "merged"
     VETO = "veto", "vetoed"
+    CHANGES_REQUESTED = "changes_requested", "changes requested"
 
 
 class Notification(models.Model):

@@ -35,6 +35,11 @@ DEFAULT_SAFE_RANGES: dict[str, tuple[float, float]] = {
 }
 # Long lists in reason texts are cut here; the full list is in the facts.
 _LISTED = 5
+# Who may give a +2 that counts (project role labels, see projects.models.Role).
+APPROVER_ROLES = ("reviewer", "maintainer", "owner")
+MAX_APPROVALS = 10
+# Reason codes of the review triggers that ask for `approvals_needed_critical`.
+CRITICAL_REASON_CODES = frozenset({"critical_path", "critical_regression"})
 
 
 class Outcome(StrEnum):
@@ -84,6 +89,12 @@ class PolicyRules:
     # Auto-merge needs the interval's lower bound above this gain (in score points, 0..1):
     # a significant but negligible gain is not worth a change nobody looked at.
     min_effect: float = 0.02
+    # Merging a proposal that waits for review needs this many +2 votes, or
+    # `approvals_needed_critical` when a critical trigger fired (a critical path touched,
+    # a critical-tagged case regressed); a +2 counts only from `approver_min_role` up.
+    approvals_needed: int = 1
+    approvals_needed_critical: int = 2
+    approver_min_role: str = "reviewer"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PolicyRules:
@@ -124,7 +135,23 @@ class PolicyRules:
             values["max_diff_lines"] = lines
         if "safe_ranges" in data:
             values["safe_ranges"] = _safe_ranges(data["safe_ranges"])
-        return cls(**values)
+        for name in ("approvals_needed", "approvals_needed_critical"):
+            if name in data:
+                count = data[name]
+                if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_APPROVALS:
+                    raise ValueError(f"{name} must be a whole number from 1 to {MAX_APPROVALS}")
+                values[name] = count
+        if "approver_min_role" in data:
+            if data["approver_min_role"] not in APPROVER_ROLES:
+                raise ValueError(f"approver_min_role must be one of {', '.join(APPROVER_ROLES)}")
+            values["approver_min_role"] = data["approver_min_role"]
+        rules = cls(**values)
+        if rules.approvals_needed_critical < rules.approvals_needed:
+            raise ValueError(
+                f"approvals_needed_critical ({rules.approvals_needed_critical}) must be at least "
+                f"approvals_needed ({rules.approvals_needed})"
+            )
+        return rules
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings; `from_dict(rules.to_dict()) == rules`."""
@@ -137,6 +164,9 @@ class PolicyRules:
             "max_diff_lines": self.max_diff_lines,
             "safe_ranges": {key: [low, high] for key, (low, high) in self.safe_ranges.items()},
             "min_effect": self.min_effect,
+            "approvals_needed": self.approvals_needed,
+            "approvals_needed_critical": self.approvals_needed_critical,
+            "approver_min_role": self.approver_min_role,
         }
 
 

@@ -35,6 +35,16 @@ OUTPUT_FORMAT = """Reply with one JSON object and nothing else:
 
 
 @dataclass(frozen=True)
+class ReviewToAnswer:
+    """An earlier proposal that people asked to change, and what they said."""
+
+    number: int
+    hypothesis: str
+    diff: str
+    comments: Sequence[str]
+
+
+@dataclass(frozen=True)
 class Trajectory:
     case_key: str
     input_text: str
@@ -121,13 +131,26 @@ def reflect_messages(
     memory: Sequence[str],
     protected: Sequence[str],
     round_number: int,
+    review: ReviewToAnswer | None = None,
 ) -> list[dict[str, str]]:
     harness = "\n\n".join(f"### {path}\n{files[path]}" for path in sorted(files))
     failures = "\n\n".join(trajectories) if trajectories else "(no failure in the feedback split)"
     if omitted:
         failures += f"\n\n({omitted} more failing trajectories were left out to fit the prompt.)"
-    sections = [
-        f"Round {round_number} of a harness-evolution campaign.",
+    sections = [f"Round {round_number} of a harness-evolution campaign."]
+    if review is not None:
+        # Early in the prompt, before the sections a proposer parses by heading.
+        comments = "\n".join(f"- {' '.join(text.split())}" for text in review.comments) or "- (no comment text)"
+        sections.append(
+            "## Review comments\n"
+            f"People reviewed your proposal #{review.number} and asked for changes. Revise it: answer "
+            "every comment, keep what they did not object to, and propose the revised change against "
+            "the current harness below (not on top of your earlier edit).\n"
+            f"Your hypothesis was: {review.hypothesis}\n"
+            f"Your change was:\n{_trim(review.diff, MAX_TRAJECTORY_CHARS)}\n"
+            f"The comments:\n{comments}"
+        )
+    sections += [
         "## Research direction\n" + (guidance.strip() or "(none given)"),
         "## Campaign memory\n" + ("\n".join(f"- {line}" for line in memory) or "(nothing tried yet)"),
         "## Protected paths\n" + ("\n".join(f"- {path}" for path in protected) or "(none)"),

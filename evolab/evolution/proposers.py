@@ -20,7 +20,14 @@ from evolab.backends.types import ChatRequest
 from evolab.engine.edits import ProposalDraft
 from evolab.engine.harness_config import HARNESS_YAML, parse_harness_config
 from evolab.evolution.models import Campaign, MemoryEntry, Proposal, Round
-from evolab.evolution.prompts import Trajectory, input_text, reflect_messages, select_trajectories, transcript_text
+from evolab.evolution.prompts import (
+    ReviewToAnswer,
+    Trajectory,
+    input_text,
+    reflect_messages,
+    select_trajectories,
+    transcript_text,
+)
 from evolab.projects.backend_configs import backend_config
 from evolab.projects.models import BackendFamily
 from evolab.runs.cache import cache_key, result_from_json, result_to_json
@@ -73,8 +80,18 @@ def proposal_seed(campaign: Campaign, round_number: int, index: int) -> int:
     return sample_seed(campaign.seed, f"proposal:{round_number}", index)
 
 
-def reflect_request(campaign: Campaign, round: Round, index: int, guidance: str) -> ChatRequest:
-    files: dict[str, str] = round.parent_version.files
+def reflect_request(
+    campaign: Campaign,
+    round: Round,
+    index: int,
+    guidance: str,
+    *,
+    files: dict[str, str] | None = None,
+    review: ReviewToAnswer | None = None,
+) -> ChatRequest:
+    """The reflect prompt for slot `index` of `round`; a revision passes the files of its
+    own base and the review it answers."""
+    files = files if files is not None else round.parent_version.files
     trajectories, omitted = select_trajectories(
         feedback_trajectories(campaign, round), seed=proposal_seed(campaign, round.number, 0)
     )
@@ -86,6 +103,7 @@ def reflect_request(campaign: Campaign, round: Round, index: int, guidance: str)
         memory=memory_lines(campaign),
         protected=campaign.protected_paths,
         round_number=round.number,
+        review=review,
     )
     params = {**PROPOSER_PARAMS, "seed": proposal_seed(campaign, round.number, index)}
     return ChatRequest(messages=messages, params=params, sample_index=index)  # type: ignore[arg-type]

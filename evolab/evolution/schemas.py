@@ -176,3 +176,224 @@ class PolicyIn(Schema):
 class PolicyOut(Schema):
     number: int  # 0: the default policy
     rules: dict[str, Any]
+
+
+# --- review -----------------------------------------------------------------------------
+
+
+class VoteIn(Schema):
+    """-2 vetoes, +2 approves (it counts from the policy's approver role up)."""
+
+    value: Literal[-2, -1, 1, 2]
+
+
+class VoteOut(Schema):
+    voter: str
+    value: int
+    role: str | None  # the voter's role now; None once they left the project
+    stale: bool  # given on another diff or base: it counts for nothing
+    counts: bool  # a +2 that counts towards the approvals needed
+    updated_at: datetime = Field(alias="vote.updated_at")
+
+    @staticmethod
+    def resolve_value(row: Any) -> int:
+        return int(row.vote.value)
+
+    @staticmethod
+    def resolve_role(row: Any) -> str | None:
+        return row.role.label if row.role is not None else None
+
+
+class ApprovalStateOut(Schema):
+    approvals_needed: int
+    approvals: list[str]
+    vetoes: list[str]
+    stale_votes: list[str]
+    open_blocking: int
+    head_is_base: bool
+    critical: bool
+    merged: bool
+    closed: bool
+    mergeable: bool
+    blockers: list[str]
+    votes: list[VoteOut]
+
+
+class CommentIn(Schema):
+    """`anchor` "line" needs `path` (a changed file) and `line`; "case" needs `case_key`.
+    A reply (`parent`) takes its thread's anchor."""
+
+    text: str = Field(min_length=1)
+    anchor: Literal["proposal", "line", "case"] = "proposal"
+    path: str = ""
+    line: int | None = None
+    case_key: str = ""
+    blocking: bool = False
+    parent: int | None = None
+
+
+class CommentOut(Schema):
+    id: int
+    parent: int | None = Field(alias="parent_id")
+    author: str | None
+    text: str
+    anchor: str
+    path: str
+    line: int | None
+    case_key: str
+    blocking: bool
+    resolution: str  # "" while open
+    resolution_reason: str
+    resolved_by: str | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+    @staticmethod
+    def resolve_author(comment: Any) -> str | None:
+        return comment.author.get_username() if comment.author else None
+
+    @staticmethod
+    def resolve_resolved_by(comment: Any) -> str | None:
+        return comment.resolved_by.get_username() if comment.resolved_by else None
+
+
+class ResolveIn(Schema):
+    resolution: Literal["fixed", "dropped"]
+    reason: str = ""  # required for "dropped"
+
+
+class RejectIn(Schema):
+    reason: str = Field(min_length=1)
+
+
+class ReviewOut(Schema):
+    """A proposal's review: whether it may merge (and every blocker), votes, comments."""
+
+    number: int = Field(alias="proposal.number")
+    outcome: str = Field(alias="proposal.outcome")
+    assignee: str | None
+    merged_at: datetime | None = Field(alias="proposal.merged_at")
+    merged_by: str | None
+    closed_at: datetime | None = Field(alias="proposal.closed_at")
+    closed_reason: str = Field(alias="proposal.closed_reason")
+    state: ApprovalStateOut
+    comments: list[CommentOut]
+
+    @staticmethod
+    def resolve_assignee(review: Any) -> str | None:
+        user = review.proposal.assignee
+        return user.get_username() if user else None
+
+    @staticmethod
+    def resolve_merged_by(review: Any) -> str | None:
+        user = review.proposal.merged_by
+        return user.get_username() if user else None
+
+
+class InboxItemOut(Schema):
+    """A proposal waiting for review; `assigned_to_me` ones come first."""
+
+    number: int
+    campaign: int = Field(alias="campaign.number")
+    round: int | None
+    hypothesis: str
+    touched_paths: list[str]
+    reasons: list[ReasonOut]
+    assignee: str | None
+    assigned_to_me: bool
+    base: int = Field(alias="base_version.number")
+    candidate: int | None
+    created_at: datetime
+
+    @staticmethod
+    def resolve_round(proposal: Any) -> int | None:
+        return proposal.round.number if proposal.round else None
+
+    @staticmethod
+    def resolve_assignee(proposal: Any) -> str | None:
+        return proposal.assignee.get_username() if proposal.assignee else None
+
+    @staticmethod
+    def resolve_assigned_to_me(proposal: Any) -> bool:
+        return proposal.not_mine == 0  # type: ignore[no-any-return]
+
+    @staticmethod
+    def resolve_candidate(proposal: Any) -> int | None:
+        return proposal.candidate_version.number if proposal.candidate_version else None
+
+
+class PathOwnerIn(Schema):
+    pattern: str = Field(min_length=1)
+    user: str = Field(min_length=1)  # a username
+
+
+class PathOwnerOut(Schema):
+    id: int
+    pattern: str
+    user: str
+
+    @staticmethod
+    def resolve_user(owner: Any) -> str:
+        return owner.user.get_username()  # type: ignore[no-any-return]
+
+
+# --- revisions and reverts (evolution.rebase) -------------------------------------
+
+
+class MergeConflictOut(Schema):
+    path: str
+    kind: Literal["content", "add/add", "delete/modify", "modify/delete"]
+    merged_with_markers: str
+
+
+class RebasePreviewOut(Schema):
+    """The proposal's change merged onto head. `files` is the merged tree; a conflicting
+    path holds its text with conflict markers until it is resolved."""
+
+    base: int
+    head: int
+    clean: bool
+    conflicts: list[MergeConflictOut]
+    files: dict[str, str]
+
+
+class RebaseIn(Schema):
+    """`resolved_files`: the finished text of each conflicting path (null deletes the
+    file); leave it out when the merge is clean."""
+
+    resolved_files: dict[str, str | None] | None = None
+
+
+class ReviseIn(Schema):
+    """The whole new file tree on the same base, and what the revision changes."""
+
+    files: dict[str, str]
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class RequestChangesIn(Schema):
+    summary: str = Field(min_length=1, max_length=2000)
+
+
+class ProposalRevertIn(Schema):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RevisionOut(ProposalOut):
+    """A new revision, queued (`stage` "queued") for the campaign's next round."""
+
+    revision: int
+    revision_of: int | None
+
+    @staticmethod
+    def resolve_revision_of(proposal: Any) -> int | None:
+        return proposal.revision_of.number if proposal.revision_of else None
+
+
+class RevertedOut(Schema):
+    """The version that takes the proposal's change out of head (now head)."""
+
+    proposal: int
+    version: int
+    digest: str
+    message: str

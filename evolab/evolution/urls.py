@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from evolab.evolution import views
+from evolab.evolution import inbox_views, proposal_views, rebase_views, views
 
 app_name = "evolution"
 
@@ -19,4 +19,10 @@ urlpatterns = [
     path(CAMPAIGN + "guidance/", views.guidance_save, name="guidance"),
     path(CAMPAIGN + "proposals/new/", views.proposal_new, name="proposal_new"),
     path("p/<slug:slug>/policy/", views.policy_page, name="policy"),
+    path("inbox/", inbox_views.inbox_page, name="inbox"),
+    path("p/<slug:slug>/inbox/", inbox_views.project_inbox, name="project_inbox"),
+    path("notifications/", inbox_views.notifications_page, name="notifications"),
+    path("notifications/read/", inbox_views.notifications_read, name="notifications_read"),
+    path("p/<slug:slug>/proposals/<int:number>/", proposal_views.proposal_detail, name="proposal"),
+    path("p/<slug:slug>/proposals/<int:number>/rebase/", rebase_views.proposal_rebase_page, name="proposal_rebase"),
 ]

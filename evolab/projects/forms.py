@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
+from evolab.core.selectors import AuditFilter
 from evolab.projects.actions import BackendFields
 from evolab.projects.backend_configs import allowed_key_variables_text
 from evolab.projects.models import BackendFamily, BackendKind, Role
@@ -84,3 +87,44 @@ class BackendForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CI gate'.")
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters, read from the query string; dates are whole days in the
+    site's time zone, both ends included."""
+
+    actor = forms.ChoiceField(label="Person", required=False)
+    action = forms.RegexField(
+        regex=r"^[a-z0-9_]+(\.[a-z0-9_]*)*$",
+        max_length=64,
+        required=False,
+        help_text='An action ("proposal.merge"), or a prefix ending in a dot ("proposal.").',
+        error_messages={"invalid": "Letters, digits, underscores and dots only, e.g. proposal.merge or proposal."},
+    )
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, actors: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["actor"].choices = [("", "anyone"), *((a, a) for a in actors)]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return cleaned
+
+    def filters(self) -> AuditFilter:
+        """The validated filters; call after `is_valid()`."""
+        data = self.cleaned_data
+        return AuditFilter(
+            actor=data["actor"],
+            action=data["action"],
+            since=_day_start(data["since"]) if data["since"] else None,
+            until=_day_start(data["until"] + timedelta(days=1)) if data["until"] else None,
+        )
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import csv
+import json
+from collections.abc import AsyncIterator
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evolab.core.errors import DomainError
 from evolab.core.forms import add_domain_error
 from evolab.core.http import AuthedRequest
-from evolab.core.selectors import audit_events_for_project
+from evolab.core.models import AuditEvent
+from evolab.core.selectors import audit_events_for_project, audit_facets
 from evolab.projects import actions
-from evolab.projects.forms import BackendForm, MemberAddForm, MemberRoleForm, ProjectEditForm, ProjectForm, TokenForm
+from evolab.projects.forms import (
+    AuditFilterForm,
+    BackendForm,
+    MemberAddForm,
+    MemberRoleForm,
+    ProjectEditForm,
+    ProjectForm,
+    TokenForm,
+)
 from evolab.projects.models import Membership, Project, Role
 from evolab.projects.presets import PRESETS
 from evolab.projects.selectors import (
@@ -232,10 +246,65 @@ def backend_delete(request: AuthedRequest, slug: str, backend_id: int) -> HttpRe
 
 
 @login_required
-def audit_log(request: AuthedRequest, slug: str) -> HttpResponse:
+@require_GET
+def audit_log(request: AuthedRequest, slug: str) -> HttpResponse | StreamingHttpResponse:
+    """Every member reads the log; filters come from the query string, and
+    `?format=csv` downloads every event the filters match."""
     project = get_project_for(request.user, slug)
-    page = Paginator(audit_events_for_project(project.pk), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "projects/audit.html", {"project": project, "page": page})
+    facets = audit_facets(project.pk)
+    form = AuditFilterForm(request.GET, actors=facets.actors)
+    if not form.is_valid():
+        context = {"project": project, "form": form, "facets": facets, "page": None}
+        return render(request, "projects/audit.html", context, status=400)
+    events = audit_events_for_project(project.pk, form.filters())
+    if request.GET.get("format") == "csv":
+        return _audit_csv(project, events)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    query["format"] = "csv"
+    context = {"project": project, "form": form, "facets": facets, "page": page, "csv_query": query.urlencode()}
+    return render(request, "projects/audit.html", context)
+
+
+AUDIT_CSV_HEADER = ["time", "actor", "action", "object_type", "object_id", "label", "before", "after"]
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def _json_cell(value: object) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _audit_csv(project: Project, events: QuerySet[AuditEvent]) -> StreamingHttpResponse:
+    """The events as CSV, streamed in chunks so a long log never sits in memory whole.
+    The rows come from an async iterator because the app is served over ASGI, where
+    Django would read a synchronous one to the end before sending anything."""
+    writer = csv.writer(_Echo())
+    fields = ("created_at", "actor_label", "action", "object_type", "object_id", "object_label", "before", "after")
+    rows = events.select_related(None).only(*fields)
+
+    async def lines() -> AsyncIterator[str]:
+        yield writer.writerow(AUDIT_CSV_HEADER)
+        async for e in rows.aiterator(chunk_size=500):
+            texts = [e.actor_label, e.action, e.object_type, e.object_id, e.object_label]
+            cells = [e.created_at.isoformat(), *texts, _json_cell(e.before), _json_cell(e.after)]
+            yield writer.writerow([_csv_cell(cell) for cell in cells])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-audit.csv"'
+    return response
 
 
 @login_required

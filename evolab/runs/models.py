@@ -136,7 +136,28 @@ class CaseResult(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "case", "sample"], name="result_unique_sample")]
-        indexes = [models.Index(fields=["run", "status"]), models.Index(fields=["chunk", "status"])]
+        indexes = [
+            models.Index(fields=["run", "status"]),
+            models.Index(fields=["chunk", "status"]),
+            # Covers the numbers pages aggregate per run and per case (scores, usage):
+            # they are read from the index, never from the wide rows, whose transcripts
+            # sit before these columns on disk. The proposal page pairs two runs of
+            # 5,000 cases x 3 samples; without it SQLite reads every transcript.
+            models.Index(
+                fields=[
+                    "run",
+                    "case",
+                    "status",
+                    "score",
+                    "cached",
+                    "latency_s",
+                    "input_tokens",
+                    "output_tokens",
+                    "cost_usd",
+                ],
+                name="result_run_case_numbers",
+            ),
+        ]
         ordering = ["case__key", "sample"]
 
     def __str__(self) -> str:

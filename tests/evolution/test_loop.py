@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from evolab.evolution import actions, loop
+from evolab.evolution import actions, loop, review
 from evolab.evolution.models import (
     Campaign,
     CampaignStatus,
@@ -141,7 +141,7 @@ def test_reviewer_comments_enter_the_memory_and_the_next_proposer_prompt(evo: Ev
     while not Round.objects.filter(campaign=campaign, status=RoundStatus.DONE).exists():
         drive_once(campaign)
     proposal = Proposal.objects.get(campaign=campaign)
-    actions.proposal_comment(actor=evo.team.reviewer, proposal=proposal, text="Refused: too long, keep skills short.")
+    review.comment_add(actor=evo.team.reviewer, proposal=proposal, text="Refused: too long, keep skills short.")
     entry = MemoryEntry.objects.filter(campaign=campaign, kind="review").get()
     assert f"proposal #{proposal.number}" in entry.text and "keep skills short" in entry.text
     drive_once(campaign)  # starts round 2
@@ -173,3 +173,30 @@ def test_a_proposer_answer_paid_by_a_step_that_died_is_billed_once(evo: Evo) -> 
     proposal = Proposal.objects.get(round=current, index=0)
     assert evo.simulator.stats()["chat_requests"] == requests  # answered from the cache…
     assert proposal.proposer_cost_usd == paid.cost_usd  # …and billed the once it was paid
+
+
+def test_changes_requested_on_a_model_proposal_are_answered_by_the_proposer(evo: Evo) -> None:
+    from evolab.evolution.rebase import proposal_request_changes
+
+    actions.policy_set(actor=evo.team.owner, project=evo.team.project, rules={"allow_auto_merge": False})
+    campaign = evo.start(budget_rounds=2, candidates_per_round=1, protected_paths=())
+    while not Round.objects.filter(campaign=campaign, status=RoundStatus.DONE).exists():
+        drive_once(campaign)
+    old = Proposal.objects.get(campaign=campaign)
+    assert old.outcome == Outcome.NEEDS_REVIEW  # seeded: the first proposal applies and waits for a person
+    proposal_request_changes(actor=evo.team.reviewer, proposal=old, summary="Name the exact numbers in the rule.")
+    old.refresh_from_db()
+    assert old.closed_at is not None and "changes requested" in old.closed_reason
+    evo.simulator.state.keep_bodies()
+    try:
+        campaign = drive(campaign)
+        bodies = list(evo.simulator.state.bodies or [])
+    finally:
+        evo.simulator.state.keep_bodies(False)
+    revision = Proposal.objects.get(revision_of=old)
+    assert revision.revision == 2 and revision.round is not None and revision.round.number == 2
+    assert revision.index >= campaign.candidates_per_round and revision.hypothesis and revision.model_text
+    assert revision.stage == ProposalStage.CLASSIFIED
+    asked = [body for body in bodies if b"## Review comments" in body]
+    assert len(asked) == 1 and b"Name the exact numbers in the rule." in asked[0]
+    assert f"proposal #{old.number}".encode() in asked[0]

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
+from evolab.evolution.assignment import path_owner_set
+from evolab.evolution.review import comment_add
 from evolab.projects.models import Role
 from tests.conftest import Team
 from tests.evolution.conftest import Evo
+from tests.evolution.review_helpers import waiting
 from tests.permission_matrix import PERSONAS, Endpoint, check_endpoint
 
 LIST = "/p/{slug}/campaigns"
@@ -47,6 +50,9 @@ POLICY_FORM = {
     "max_diff_lines": "80",
     "min_effect": "0.02",
     "safe_ranges": "sampling.temperature: 0.1..1",
+    "approvals_needed": "1",
+    "approvals_needed_critical": "2",
+    "approver_min_role": "reviewer",
 }
 HUMAN = {"path": "workflow.md", "text": "Answer in one sentence.\n", "hypothesis": "shorter answers"}
 
@@ -63,6 +69,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", PAGE + "/proposals/new/", Role.MAINTAINER, "evolution:proposal_new", data=HUMAN),
     Endpoint("GET", "/p/{slug}/policy/", Role.VIEWER, "evolution:policy"),
     Endpoint("POST", "/p/{slug}/policy/", Role.OWNER, "evolution:policy", data=POLICY_FORM),
+    Endpoint("GET", "/p/{slug}/inbox/", Role.VIEWER, "evolution:project_inbox"),
+    Endpoint("GET", "/p/{slug}/inbox/?campaign={number}", Role.VIEWER, "evolution:project_inbox"),
     Endpoint("GET", API, Role.VIEWER, ROUTE, api=True),
     Endpoint("POST", API, Role.MAINTAINER, ROUTE, data=START, api=True),
     Endpoint("POST", API + "/estimate", Role.MAINTAINER, ROUTE + "/estimate", data=START, api=True),
@@ -86,11 +94,96 @@ ENDPOINTS: list[Endpoint] = [
     ),
 ]
 
+# Review: `review_number` is a proposal waiting for review, `comment_id` a comment on it
+# by the reviewer, `path_owner_id` a path owner of the project.
+REVIEW = "/api/v1/projects/{slug}/proposals/{review_number}"
+REVIEW_ROUTE = "/api/v1/projects/{slug}/proposals/{number}"
+REVIEW_ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", REVIEW + "/review", Role.VIEWER, REVIEW_ROUTE + "/review", api=True),
+    Endpoint("POST", REVIEW + "/votes", Role.REVIEWER, REVIEW_ROUTE + "/votes", data={"value": 2}, api=True),
+    Endpoint("POST", REVIEW + "/comments", Role.REVIEWER, REVIEW_ROUTE + "/comments", data={"text": "hm"}, api=True),
+    Endpoint(
+        "POST",
+        REVIEW + "/comments/{comment_id}/resolve",
+        Role.REVIEWER,
+        REVIEW_ROUTE + "/comments/{comment_id}/resolve",
+        data={"resolution": "fixed"},
+        api=True,
+    ),
+    Endpoint("POST", REVIEW + "/merge", Role.MAINTAINER, REVIEW_ROUTE + "/merge", api=True),
+    Endpoint("POST", REVIEW + "/reject", Role.MAINTAINER, REVIEW_ROUTE + "/reject", data={"reason": "no"}, api=True),
+    Endpoint("GET", "/api/v1/projects/{slug}/inbox", Role.VIEWER, "/api/v1/projects/{slug}/inbox", api=True),
+    Endpoint(
+        "GET", "/api/v1/projects/{slug}/path-owners", Role.VIEWER, "/api/v1/projects/{slug}/path-owners", api=True
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/projects/{slug}/path-owners",
+        Role.OWNER,
+        "/api/v1/projects/{slug}/path-owners",
+        data={"pattern": "skills/*", "user": "reviewer"},
+        api=True,
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/projects/{slug}/path-owners/{path_owner_id}",
+        Role.OWNER,
+        "/api/v1/projects/{slug}/path-owners/{owner_id}",
+        api=True,
+    ),
+]
+ENDPOINTS += REVIEW_ENDPOINTS
+
+# Revisions and reverts (evolution.rebase), on the same waiting proposal. Revising is for
+# maintainers and the proposal's author; this one has no author, so a reviewer gets 403.
+REBASE_PAGE = "/p/{slug}/proposals/{review_number}/rebase/"
+REVISION_ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", REBASE_PAGE, Role.MAINTAINER, "evolution:proposal_rebase"),
+    Endpoint("POST", REBASE_PAGE, Role.MAINTAINER, "evolution:proposal_rebase", data={"head": "1"}),
+    Endpoint("GET", REVIEW + "/rebase", Role.MAINTAINER, REVIEW_ROUTE + "/rebase", api=True),
+    Endpoint("POST", REVIEW + "/rebase", Role.MAINTAINER, REVIEW_ROUTE + "/rebase", api=True),
+    Endpoint(
+        "POST",
+        REVIEW + "/revise",
+        Role.MAINTAINER,
+        REVIEW_ROUTE + "/revise",
+        data={"files": {"workflow.md": "x\n"}, "note": "n"},
+        api=True,
+    ),
+    Endpoint(
+        "POST",
+        REVIEW + "/request-changes",
+        Role.REVIEWER,
+        REVIEW_ROUTE + "/request-changes",
+        data={"summary": "more"},
+        api=True,
+    ),
+    Endpoint("POST", REVIEW + "/revert", Role.MAINTAINER, REVIEW_ROUTE + "/revert", data={"reason": "r"}, api=True),
+]
+ENDPOINTS += REVISION_ENDPOINTS
+
+# The proposal page (evolution.proposal_views) of the same waiting proposal; its htmx
+# panels are checked per persona in test_proposal_page.py.
+PROPOSAL_PAGE = "/p/{slug}/proposals/{review_number}/"
+ENDPOINTS += [
+    Endpoint("GET", PROPOSAL_PAGE, Role.VIEWER, "evolution:proposal"),
+    Endpoint("GET", PROPOSAL_PAGE + "?view=split&regressions=1&sort=key&page=2", Role.VIEWER, "evolution:proposal"),
+]
+
 
 @pytest.fixture
 def context(evo: Evo) -> dict[str, Any]:
     campaign = evo.start()
-    return {"slug": evo.team.project.slug, "number": campaign.number}
+    proposal = waiting(campaign)
+    comment = comment_add(actor=evo.team.reviewer, proposal=proposal, text="a question")
+    owner = path_owner_set(actor=evo.team.owner, project=evo.team.project, pattern="system.md", user=evo.team.reviewer)
+    return {
+        "slug": evo.team.project.slug,
+        "number": campaign.number,
+        "review_number": proposal.number,
+        "comment_id": comment.pk,
+        "path_owner_id": owner.pk,
+    }
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

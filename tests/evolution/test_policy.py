@@ -256,10 +256,20 @@ def test_rules_round_trip() -> None:
         max_diff_lines=40,
         safe_ranges={"sampling.temperature": (0.2, 0.9), "agent.loop_guard.window": (2.0, 8.0)},
         min_effect=0.02,
+        approvals_needed=2,
+        approvals_needed_critical=3,
+        approver_min_role="maintainer",
     )
 
     assert PolicyRules.from_dict(rules.to_dict()) == rules
     assert PolicyRules.from_dict(PolicyRules().to_dict()) == PolicyRules()
+
+
+def test_approval_rules_default_to_one_approval_and_two_for_critical_changes() -> None:
+    rules = PolicyRules.from_dict({"approvals_needed": 2, "approvals_needed_critical": 2})
+
+    assert (rules.approvals_needed, rules.approvals_needed_critical, rules.approver_min_role) == (2, 2, "reviewer")
+    assert (PolicyRules().approvals_needed, PolicyRules().approvals_needed_critical) == (1, 2)
 
 
 def test_from_dict_normalises() -> None:
@@ -296,6 +306,12 @@ def test_from_dict_normalises() -> None:
         ({"safe_ranges": {"temperature": [0.5]}}, r"safe_ranges.sampling.temperature must be \[low, high\]"),
         ({"safe_ranges": {"temperature": [0.9, 0.5]}}, "safe_ranges.sampling.temperature: low 0.9 is above high 0.5"),
         ({"safe_ranges": {"top_p": ["a", 1]}}, "safe_ranges.sampling.top_p low must be a number"),
+        ({"approvals_needed": 0}, "approvals_needed must be a whole number from 1 to 10"),
+        ({"approvals_needed": True}, "approvals_needed must be a whole number"),
+        ({"approvals_needed_critical": 1.5}, "approvals_needed_critical must be a whole number"),
+        ({"approvals_needed_critical": 11}, "approvals_needed_critical must be a whole number from 1 to 10"),
+        ({"approvals_needed": 3}, r"approvals_needed_critical \(2\) must be at least approvals_needed \(3\)"),
+        ({"approver_min_role": "viewer"}, "approver_min_role must be one of reviewer, maintainer, owner"),
     ],
 )
 def test_from_dict_names_the_bad_field(data: dict[str, Any], message: str) -> None:

@@ -25,8 +25,9 @@ def test_history_page(team, rows: int, django_assert_num_queries: Any) -> None:
     client = team.client_for("viewer")
     url = f"/p/{team.project.slug}/harness/"
     client.get(url)  # warm the session
-    # session, user, membership+project, count, head, page of versions, their parents
-    with django_assert_num_queries(7):
+    # session, user, membership+project, count, head, page of versions, their parents,
+    # the two nav counts
+    with django_assert_num_queries(9):
         client.get(url)
 
 
@@ -55,7 +56,8 @@ def test_version_and_diff_pages_are_bounded(team, django_assert_max_num_queries:
     make_history(team.project, 5)
     client = team.client_for("viewer")
     client.get(f"/p/{team.project.slug}/harness/v/3/")
-    with django_assert_max_num_queries(8):
+    # both bounds include the two nav counts
+    with django_assert_max_num_queries(10):
         client.get(f"/p/{team.project.slug}/harness/v/3/")
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         client.get(f"/p/{team.project.slug}/harness/diff/?from=1&to=5")

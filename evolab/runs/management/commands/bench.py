@@ -1,5 +1,6 @@
-"""`python manage.py bench`: time a run against the simulator next to a bare openai loop
-(`make bench`). The logic lives in `evolab.runs.benchmark`."""
+"""`python manage.py bench`: time a run against the simulator next to a bare openai loop,
+then the proposal page with 5,000 cases (`make bench`). The logic lives in
+`evolab.runs.benchmark` and `evolab.evolution.benchmark`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from evolab.evolution.benchmark import proposal_page_benchmark
 from evolab.runs.benchmark import CONFIGS, BenchOptions, run_benchmark
 
 
@@ -31,8 +33,16 @@ class Command(BaseCommand):
         parser.add_argument("--pg-url", default=defaults.pg_url, help="server URL without a database name")
         parser.add_argument("--redis-url", default=defaults.redis_url, help="with a db number of its own")
         parser.add_argument("--out-dir", type=Path, default=settings.VAR_DIR / "bench")
+        parser.add_argument("--proposal-cases", type=int, default=5000, help="proposal page benchmark; 0 skips it")
+        parser.add_argument("--proposal-only", action="store_true", help="only the proposal page benchmark")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["proposal_only"]:
+            self._run_benchmark(options)
+        if options["proposal_cases"]:
+            proposal_page_benchmark(cases=options["proposal_cases"], out_dir=options["out_dir"], out=self.stdout)
+
+    def _run_benchmark(self, options: dict[str, Any]) -> None:
         run_benchmark(
             BenchOptions(
                 cases=options["cases"],

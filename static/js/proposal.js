@@ -1,0 +1,102 @@
+// The proposal page: its chart, and keyboard shortcuts for reading cases quickly.
+// No inline handlers and no HTML built from data: the chart's figure is JSON in a
+// data attribute, parsed and handed to plotly.js (served by evolab, never a CDN).
+(() => {
+  "use strict";
+
+  // --- Charts: every .plotly-chart[data-figure] not drawn yet, now and after each swap.
+  function drawCharts(root) {
+    if (!window.Plotly) return;
+    root.querySelectorAll(".plotly-chart[data-figure]:not([data-drawn])").forEach((element) => {
+      const figure = JSON.parse(element.dataset.figure);
+      element.dataset.drawn = "1";
+      window.Plotly.newPlot(element, figure.data, figure.layout, { displayModeBar: false, responsive: true });
+    });
+  }
+
+  // --- Keyboard: j/k move between case rows, r (or t) folds reasoning, v goes to the vote
+  // form, ? lists the keys. Keys typed into a field are the field's.
+  function typing(target) {
+    return target.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']") !== null;
+  }
+
+  function caseRows() {
+    return Array.from(document.querySelectorAll("[data-case-row]"));
+  }
+
+  function moveCase(step) {
+    const rows = caseRows();
+    if (!rows.length) return;
+    const current = rows.findIndex((row) => row.classList.contains("selected"));
+    const next = current === -1 ? (step > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, current + step));
+    rows.forEach((row) => row.classList.remove("selected"));
+    const row = rows[next];
+    row.classList.add("selected");
+    // Focus the row's link: focus stays visible and Enter opens the transcripts.
+    const link = row.querySelector("a[data-compare]");
+    if (link) link.focus();
+    row.scrollIntoView({ block: "nearest" });
+  }
+
+  function toggleReasoning() {
+    const blocks = Array.from(document.querySelectorAll("details.reasoning"));
+    if (!blocks.length) return;
+    const open = blocks.some((block) => !block.open);
+    blocks.forEach((block) => {
+      block.open = open;
+    });
+  }
+
+  function focusVote() {
+    const field = document.querySelector(
+      "#review-panel select, #review-panel input:not([type=hidden]), #review-panel textarea, #review-panel button",
+    );
+    if (!field) return false;
+    field.focus();
+    field.scrollIntoView({ block: "center" });
+    return true;
+  }
+
+  function toggleHelp() {
+    const help = document.getElementById("keys-help");
+    const button = document.querySelector("[data-keys-help]");
+    if (!help) return;
+    help.hidden = !help.hidden;
+    if (button) button.setAttribute("aria-expanded", String(!help.hidden));
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    const actions = {
+      j: () => moveCase(1),
+      k: () => moveCase(-1),
+      r: toggleReasoning,
+      t: toggleReasoning,
+      v: focusVote,
+      "?": toggleHelp,
+    };
+    const action = actions[event.key];
+    if (action && action() !== false) event.preventDefault();
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-keys-help]")) toggleHelp();
+  });
+
+  // A transcript pair that arrives by htmx takes the focus, so a keyboard user is there.
+  document.addEventListener("htmx:afterSettle", (event) => {
+    drawCharts(document);
+    const pair = document.getElementById("pair");
+    const swapped = event.detail.target || event.detail.elt;
+    if (swapped && swapped.id === "pair" && pair && pair.querySelector("h2")) {
+      pair.focus();
+      pair.scrollIntoView({ block: "start" });
+    }
+  });
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => drawCharts(document));
+  } else {
+    drawCharts(document);
+  }
+})();
