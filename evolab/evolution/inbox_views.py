@@ -20,8 +20,7 @@ from evolab.core.http import AuthedRequest
 from evolab.evals.selectors import can_see_holdout
 from evolab.evolution import assignment, notifications
 from evolab.evolution.models import Campaign, Proposal
-from evolab.evolution.proposal_selectors import shown_reasons
-from evolab.evolution.selectors import campaigns_of, get_campaign, points_text, tone_of
+from evolab.evolution.selectors import campaigns_of, get_campaign, points_text, shown_reasons, tone_of
 from evolab.projects.models import Membership, Project
 from evolab.projects.selectors import get_project_for, role_of
 

@@ -316,14 +316,3 @@ def classify(facts: ProposalFacts, rules: PolicyRules) -> Classification:
         f"effect {rules.min_effect:.3f} ({_interval(facts)}{mde})."
     )
     return Classification(Outcome.NEEDS_REVIEW, (Reason("gain_not_clear", text),))
-    bar = max(facts.mde, rules.min_effect)
-    if facts.low > bar:
-        text = (
-            f"The gain is clear: the interval's lower bound {facts.low:+.3f} is above {bar:.3f} ({_interval(facts)})."
-        )
-        return Classification(Outcome.AUTO_MERGE, (Reason("gain_clear", text),))
-    text = (
-        f"The gain is not clear: the interval's lower bound {facts.low:+.3f} is not above {bar:.3f} "
-        f"(minimum detectable effect {facts.mde:.3f}, policy minimum {rules.min_effect:.3f}; {_interval(facts)})."
-    )
-    return Classification(Outcome.NEEDS_REVIEW, (Reason("gain_not_clear", text),))

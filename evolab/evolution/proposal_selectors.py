@@ -124,20 +124,6 @@ def proposal_status(proposal: Proposal, head: HeadInfo | None) -> ProposalStatus
     return ProposalStatus("waiting", "waiting for review", "amber")
 
 
-HIDDEN_GUARD_REASON = "The selection split improved but the held-out guard did not: the gain may not generalise."
-
-
-def shown_reasons(proposal: Proposal, *, sees_holdout: bool) -> list[dict[str, str]]:
-    """The classification's reasons; below maintainer the holdout reason loses its numbers."""
-    reasons = []
-    for reason in proposal.reasons:
-        text = str(reason.get("text", ""))
-        if reason.get("code") == "holdout_diverged" and not sees_holdout:
-            text = HIDDEN_GUARD_REASON
-        reasons.append({"code": str(reason.get("code", "")), "text": text})
-    return reasons
-
-
 @dataclass(frozen=True)
 class RevisionLink:
     number: int

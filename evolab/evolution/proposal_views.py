@@ -45,11 +45,10 @@ from evolab.evolution.proposal_selectors import (
     revision_chain,
     run_numbers,
     selection_pair,
-    shown_reasons,
     transcript_pair,
     usage_change,
 )
-from evolab.evolution.selectors import points_text, tone_of
+from evolab.evolution.selectors import points_text, shown_reasons, tone_of
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for, role_of
 

@@ -193,11 +193,31 @@ def latest_campaign(project: Project) -> Campaign | None:
 
 # ---------------------------------------------------------------------- timeline
 
+HIDDEN_GUARD_REASON = "The selection split improved but the held-out guard did not: the gain may not generalise."
+
+
+def shown_reasons(proposal: Proposal, *, sees_holdout: bool) -> list[dict[str, str]]:
+    """The classification's reasons; below maintainer the holdout reason loses its numbers."""
+    reasons = []
+    for reason in proposal.reasons:
+        text = str(reason.get("text", ""))
+        if reason.get("code") == "holdout_diverged" and not sees_holdout:
+            text = HIDDEN_GUARD_REASON
+        reasons.append({"code": str(reason.get("code", "")), "text": text})
+    return reasons
+
 
 @dataclass(frozen=True)
 class ProposalView:
     proposal: Proposal
     run_cost_usd: float
+    # The held-out guard's numbers are for maintainers and owners; others learn only
+    # whether it held.
+    sees_holdout: bool = False
+
+    @property
+    def reasons(self) -> list[dict[str, str]]:
+        return shown_reasons(self.proposal, sees_holdout=self.sees_holdout)
 
     @property
     def comparison(self) -> dict[str, Any] | None:
@@ -221,7 +241,7 @@ class ProposalView:
 
     @property
     def guard_text(self) -> str:
-        return points_text(self.guard)
+        return points_text(self.guard) if self.sees_holdout else ""
 
     @property
     def tone(self) -> str:
@@ -259,7 +279,7 @@ class Timeline:
     queued: list[ProposalView]  # human proposals waiting for the next round
 
 
-def campaign_timeline(campaign: Campaign) -> Timeline:
+def campaign_timeline(campaign: Campaign, *, sees_holdout: bool = False) -> Timeline:
     rounds = list(
         Round.objects.filter(campaign=campaign)
         .select_related("parent_version", "guidance", "parent_run")
@@ -296,7 +316,7 @@ def campaign_timeline(campaign: Campaign) -> Timeline:
     by_round: dict[int | None, list[ProposalView]] = defaultdict(list)
     for proposal in proposals:
         cost = sum(float(costs.get(r, 0.0)) for r in (proposal.candidate_run_id, proposal.guard_run_id) if r)
-        by_round[proposal.round_id].append(ProposalView(proposal, cost))
+        by_round[proposal.round_id].append(ProposalView(proposal, cost, sees_holdout))
     views = [
         RoundView(
             round=r,

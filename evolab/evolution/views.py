@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from evolab.core.errors import DomainError
 from evolab.core.forms import add_domain_error
 from evolab.core.http import AuthedRequest
+from evolab.evals.selectors import can_see_holdout
 from evolab.evolution import actions
 from evolab.evolution.estimates import CampaignEstimate, campaign_estimate
 from evolab.evolution.forms import CampaignForm, GuidanceForm, HumanProposalForm, PolicyForm, policy_error_field
@@ -126,7 +127,7 @@ def _campaign_context(
     if wanted & {"header", "budget"}:
         context["row"] = campaign_row(campaign)
     if "timeline" in wanted:
-        context["timeline"] = campaign_timeline(campaign)
+        context["timeline"] = campaign_timeline(campaign, sees_holdout=can_see_holdout(role))
     if "guidance" in wanted:
         context["guidance_versions"] = list(guidance_history(campaign))
         if can_manage and "guidance_form" not in context:

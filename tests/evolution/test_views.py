@@ -205,3 +205,18 @@ def test_a_driven_campaign_renders_its_timeline(evo: Evo) -> None:
     assert "dev <strong" in body and "run " in body
     for proposal in Proposal.objects.filter(campaign=campaign):
         assert f"#{proposal.number}" in body and proposal.get_outcome_display() in body
+
+
+def test_the_guard_numbers_are_for_maintainers_only(evo: Evo) -> None:
+    campaign = evo.start()
+    add_rounds(campaign, 1)
+    Proposal.objects.filter(campaign=campaign).update(
+        reasons=[{"code": "holdout_diverged", "text": "held-out guard did not (holdout delta -0.040)"}]
+    )
+    url = _url(evo, f"{campaign.number}/?panel=timeline")
+    for persona in ("viewer", "reviewer"):
+        body = evo.team.client_for(persona).get(url, HTTP_HX_REQUEST="true").content.decode()
+        assert "+4.0 pts" not in body and "-0.040" not in body, persona
+        assert "held</td>" in body
+    body = evo.team.client_for("maintainer").get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "+4.0 pts" in body and "-0.040" in body

@@ -6,276 +6,661 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('evals', '0001_initial'),
-        ('harnesses', '0001_initial'),
-        ('projects', '0001_initial'),
-        ('runs', '0002_run_token_cap_deadline'),
+        ("evals", "0001_initial"),
+        ("harnesses", "0001_initial"),
+        ("projects", "0001_initial"),
+        ("runs", "0002_run_token_cap_deadline"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('name', models.CharField(max_length=120)),
-                ('feedback_split', models.CharField(default='train', max_length=10)),
-                ('selection_split', models.CharField(default='dev', max_length=10)),
-                ('guard_split', models.CharField(blank=True, default='holdout', max_length=10)),
-                ('proposer', models.CharField(choices=[('reflect', 'reflect (the model reads failures and edits the harness)'), ('sweep', "sweep (sampling parameters within the backend's ranges)"), ('human', 'human (written by a maintainer)')], default='reflect', max_length=10)),
-                ('candidates_per_round', models.PositiveSmallIntegerField(default=2)),
-                ('samples', models.PositiveSmallIntegerField(default=2)),
-                ('seed', models.IntegerField(default=0)),
-                ('protected_paths', models.JSONField(default=list)),
-                ('plateau_rounds', models.PositiveSmallIntegerField(default=3)),
-                ('plateau_base_round', models.PositiveIntegerField(default=0)),
-                ('budget_rounds', models.PositiveIntegerField(default=5)),
-                ('budget_usd', models.DecimalField(decimal_places=4, max_digits=12)),
-                ('budget_tokens', models.PositiveBigIntegerField()),
-                ('budget_wall_s', models.PositiveIntegerField()),
-                ('estimate_usd', models.DecimalField(decimal_places=4, default=0, max_digits=12)),
-                ('status', models.CharField(choices=[('running', 'running'), ('paused', 'paused'), ('stopped', 'stopped'), ('finished', 'finished'), ('failed', 'failed')], default='running', max_length=10)),
-                ('status_reason', models.CharField(blank=True, max_length=300)),
-                ('warnings', models.JSONField(default=list)),
-                ('active_s', models.FloatField(default=0)),
-                ('running_since', models.DateTimeField(blank=True, null=True)),
-                ('step_token', models.CharField(blank=True, max_length=32)),
-                ('step_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('step_enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('base_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='harnesses.harnessversion')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('parent_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='harnesses.harnessversion')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='campaigns', to='projects.project')),
-                ('proposer_backend', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='projects.backend')),
-                ('runner_backend', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='projects.backend')),
-                ('suite_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='evals.suiteversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("name", models.CharField(max_length=120)),
+                ("feedback_split", models.CharField(default="train", max_length=10)),
+                ("selection_split", models.CharField(default="dev", max_length=10)),
+                ("guard_split", models.CharField(blank=True, default="holdout", max_length=10)),
+                (
+                    "proposer",
+                    models.CharField(
+                        choices=[
+                            ("reflect", "reflect (the model reads failures and edits the harness)"),
+                            ("sweep", "sweep (sampling parameters within the backend's ranges)"),
+                            ("human", "human (written by a maintainer)"),
+                        ],
+                        default="reflect",
+                        max_length=10,
+                    ),
+                ),
+                ("candidates_per_round", models.PositiveSmallIntegerField(default=2)),
+                ("samples", models.PositiveSmallIntegerField(default=2)),
+                ("seed", models.IntegerField(default=0)),
+                ("protected_paths", models.JSONField(default=list)),
+                ("plateau_rounds", models.PositiveSmallIntegerField(default=3)),
+                ("plateau_base_round", models.PositiveIntegerField(default=0)),
+                ("budget_rounds", models.PositiveIntegerField(default=5)),
+                ("budget_usd", models.DecimalField(decimal_places=4, max_digits=12)),
+                ("budget_tokens", models.PositiveBigIntegerField()),
+                ("budget_wall_s", models.PositiveIntegerField()),
+                ("estimate_usd", models.DecimalField(decimal_places=4, default=0, max_digits=12)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "running"),
+                            ("paused", "paused"),
+                            ("stopped", "stopped"),
+                            ("finished", "finished"),
+                            ("failed", "failed"),
+                        ],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("status_reason", models.CharField(blank=True, max_length=300)),
+                ("warnings", models.JSONField(default=list)),
+                ("active_s", models.FloatField(default=0)),
+                ("running_since", models.DateTimeField(blank=True, null=True)),
+                ("step_token", models.CharField(blank=True, max_length=32)),
+                ("step_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("step_enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "base_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="+", to="harnesses.harnessversion"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "parent_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="+", to="harnesses.harnessversion"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="campaigns", to="projects.project"
+                    ),
+                ),
+                (
+                    "proposer_backend",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="+",
+                        to="projects.backend",
+                    ),
+                ),
+                (
+                    "runner_backend",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="+", to="projects.backend"
+                    ),
+                ),
+                (
+                    "suite_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="+", to="evals.suiteversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-number'],
+                "ordering": ["-number"],
             },
         ),
         migrations.CreateModel(
-            name='Guidance',
+            name="Guidance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('text', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guidance_versions', to='evolution.campaign')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("text", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="guidance_versions",
+                        to="evolution.campaign",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-number'],
+                "ordering": ["-number"],
             },
         ),
         migrations.CreateModel(
-            name='PathOwner',
+            name="PathOwner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pattern', models.CharField(max_length=300)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='path_owners', to='projects.project')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("pattern", models.CharField(max_length=300)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="path_owners", to="projects.project"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PolicyVersion',
+            name="PolicyVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('rules', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='policy_versions', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("rules", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="policy_versions",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-number'],
+                "ordering": ["-number"],
             },
         ),
         migrations.CreateModel(
-            name='Proposal',
+            name="Proposal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('index', models.PositiveSmallIntegerField(default=0)),
-                ('kind', models.CharField(choices=[('reflect', 'reflect (the model reads failures and edits the harness)'), ('sweep', "sweep (sampling parameters within the backend's ranges)"), ('human', 'human (written by a maintainer)')], max_length=10)),
-                ('stage', models.CharField(choices=[('queued', 'queued for the next round'), ('evaluating', 'evaluating'), ('guarding', 'scoring on the held-out guard'), ('classified', 'classified')], default='evaluating', max_length=12)),
-                ('hypothesis', models.TextField(blank=True)),
-                ('model_text', models.TextField(blank=True)),
-                ('edits', models.JSONField(default=list)),
-                ('params', models.JSONField(default=dict)),
-                ('apply_error', models.TextField(blank=True)),
-                ('touched_paths', models.JSONField(default=list)),
-                ('param_changes', models.JSONField(default=dict)),
-                ('diff_key', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('diff_lines', models.PositiveIntegerField(default=0)),
-                ('stats', models.JSONField(default=dict)),
-                ('outcome', models.CharField(blank=True, choices=[('auto_reject', 'auto-reject'), ('needs_review', 'needs review'), ('auto_merge', 'auto-merge')], max_length=12)),
-                ('reasons', models.JSONField(default=list)),
-                ('policy_number', models.PositiveIntegerField(default=0)),
-                ('merged_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_reason', models.CharField(blank=True, max_length=300)),
-                ('diff_hash', models.CharField(blank=True, max_length=64)),
-                ('revision', models.PositiveSmallIntegerField(default=1)),
-                ('proposer_cost_usd', models.FloatField(default=0)),
-                ('answer_key', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('proposer_tokens', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('classified_at', models.DateTimeField(blank=True, null=True)),
-                ('assignee', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('base_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='harnesses.harnessversion')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='proposals', to='evolution.campaign')),
-                ('candidate_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='runs.run')),
-                ('candidate_version', models.ForeignKey(null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='harnesses.harnessversion')),
-                ('closed_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('guard_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='runs.run')),
-                ('guidance', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='evolution.guidance')),
-                ('merged_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('parent_guard_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='runs.run')),
-                ('parent_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='runs.run')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='proposals', to='projects.project')),
-                ('revision_of', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='revisions', to='evolution.proposal')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("index", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("reflect", "reflect (the model reads failures and edits the harness)"),
+                            ("sweep", "sweep (sampling parameters within the backend's ranges)"),
+                            ("human", "human (written by a maintainer)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued for the next round"),
+                            ("evaluating", "evaluating"),
+                            ("guarding", "scoring on the held-out guard"),
+                            ("classified", "classified"),
+                        ],
+                        default="evaluating",
+                        max_length=12,
+                    ),
+                ),
+                ("hypothesis", models.TextField(blank=True)),
+                ("model_text", models.TextField(blank=True)),
+                ("edits", models.JSONField(default=list)),
+                ("params", models.JSONField(default=dict)),
+                ("apply_error", models.TextField(blank=True)),
+                ("touched_paths", models.JSONField(default=list)),
+                ("param_changes", models.JSONField(default=dict)),
+                ("diff_key", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("diff_lines", models.PositiveIntegerField(default=0)),
+                ("stats", models.JSONField(default=dict)),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("auto_reject", "auto-reject"),
+                            ("needs_review", "needs review"),
+                            ("auto_merge", "auto-merge"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("reasons", models.JSONField(default=list)),
+                ("policy_number", models.PositiveIntegerField(default=0)),
+                ("merged_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_reason", models.CharField(blank=True, max_length=300)),
+                ("diff_hash", models.CharField(blank=True, max_length=64)),
+                ("revision", models.PositiveSmallIntegerField(default=1)),
+                ("proposer_cost_usd", models.FloatField(default=0)),
+                ("answer_key", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("proposer_tokens", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("classified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "base_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="+", to="harnesses.harnessversion"
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="proposals", to="evolution.campaign"
+                    ),
+                ),
+                (
+                    "candidate_run",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to="runs.run"
+                    ),
+                ),
+                (
+                    "candidate_version",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="+",
+                        to="harnesses.harnessversion",
+                    ),
+                ),
+                (
+                    "closed_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "guard_run",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to="runs.run"
+                    ),
+                ),
+                (
+                    "guidance",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="evolution.guidance",
+                    ),
+                ),
+                (
+                    "merged_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "parent_guard_run",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to="runs.run"
+                    ),
+                ),
+                (
+                    "parent_run",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to="runs.run"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="proposals", to="projects.project"
+                    ),
+                ),
+                (
+                    "revision_of",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="revisions",
+                        to="evolution.proposal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-number'],
+                "ordering": ["-number"],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('review_request', 'review requested'), ('mention', 'mentioned'), ('merge', 'merged'), ('veto', 'vetoed'), ('changes_requested', 'changes requested')], max_length=20)),
-                ('text', models.CharField(max_length=300)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
-                ('proposal', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='evolution.proposal')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("review_request", "review requested"),
+                            ("mention", "mentioned"),
+                            ("merge", "merged"),
+                            ("veto", "vetoed"),
+                            ("changes_requested", "changes requested"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("text", models.CharField(max_length=300)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "proposal",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="evolution.proposal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-pk'],
+                "ordering": ["-pk"],
             },
         ),
         migrations.CreateModel(
-            name='MemoryEntry',
+            name="MemoryEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('attempt', 'attempt'), ('review', 'reviewer comment')], max_length=10)),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memory', to='evolution.campaign')),
-                ('proposal', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='evolution.proposal')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(choices=[("attempt", "attempt"), ("review", "reviewer comment")], max_length=10),
+                ),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memory", to="evolution.campaign"
+                    ),
+                ),
+                (
+                    "proposal",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="evolution.proposal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-pk'],
+                "ordering": ["-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Comment',
+            name="Comment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('anchor', models.CharField(choices=[('proposal', 'the whole proposal'), ('line', 'a diff line'), ('case', 'a case')], default='proposal', max_length=10)),
-                ('path', models.CharField(blank=True, max_length=300)),
-                ('line', models.PositiveIntegerField(blank=True, null=True)),
-                ('case_key', models.CharField(blank=True, max_length=200)),
-                ('blocking', models.BooleanField(default=False)),
-                ('resolution', models.CharField(blank=True, choices=[('', 'open'), ('fixed', 'fixed'), ('dropped', 'dropped')], default='', max_length=10)),
-                ('resolution_reason', models.CharField(blank=True, max_length=500)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='replies', to='evolution.comment')),
-                ('resolved_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('proposal', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='evolution.proposal')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("text", models.TextField()),
+                (
+                    "anchor",
+                    models.CharField(
+                        choices=[("proposal", "the whole proposal"), ("line", "a diff line"), ("case", "a case")],
+                        default="proposal",
+                        max_length=10,
+                    ),
+                ),
+                ("path", models.CharField(blank=True, max_length=300)),
+                ("line", models.PositiveIntegerField(blank=True, null=True)),
+                ("case_key", models.CharField(blank=True, max_length=200)),
+                ("blocking", models.BooleanField(default=False)),
+                (
+                    "resolution",
+                    models.CharField(
+                        blank=True,
+                        choices=[("", "open"), ("fixed", "fixed"), ("dropped", "dropped")],
+                        default="",
+                        max_length=10,
+                    ),
+                ),
+                ("resolution_reason", models.CharField(blank=True, max_length=500)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="replies",
+                        to="evolution.comment",
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "proposal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="comments", to="evolution.proposal"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Round',
+            name="Round",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('parent', 'evaluating the parent'), ('proposing', 'proposing'), ('candidates', 'evaluating candidates'), ('done', 'done'), ('failed', 'failed')], default='parent', max_length=10)),
-                ('status_reason', models.CharField(blank=True, max_length=300)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rounds', to='evolution.campaign')),
-                ('guidance', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='evolution.guidance')),
-                ('parent_guard_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='runs.run')),
-                ('parent_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='runs.run')),
-                ('parent_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='harnesses.harnessversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("parent", "evaluating the parent"),
+                            ("proposing", "proposing"),
+                            ("candidates", "evaluating candidates"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                        ],
+                        default="parent",
+                        max_length=10,
+                    ),
+                ),
+                ("status_reason", models.CharField(blank=True, max_length=300)),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rounds", to="evolution.campaign"
+                    ),
+                ),
+                (
+                    "guidance",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="evolution.guidance",
+                    ),
+                ),
+                (
+                    "parent_guard_run",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to="runs.run"
+                    ),
+                ),
+                (
+                    "parent_run",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to="runs.run"
+                    ),
+                ),
+                (
+                    "parent_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="+", to="harnesses.harnessversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['campaign', 'number'],
+                "ordering": ["campaign", "number"],
             },
         ),
         migrations.AddField(
-            model_name='proposal',
-            name='round',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='proposals', to='evolution.round'),
+            model_name="proposal",
+            name="round",
+            field=models.ForeignKey(
+                null=True, on_delete=django.db.models.deletion.CASCADE, related_name="proposals", to="evolution.round"
+            ),
         ),
         migrations.CreateModel(
-            name='Vote',
+            name="Vote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.SmallIntegerField(choices=[(-2, '-2 veto'), (-1, '-1'), (1, '+1'), (2, '+2 approve')])),
-                ('diff_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('base_version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='harnesses.harnessversion')),
-                ('proposal', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='votes', to='evolution.proposal')),
-                ('voter', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "value",
+                    models.SmallIntegerField(choices=[(-2, "-2 veto"), (-1, "-1"), (1, "+1"), (2, "+2 approve")]),
+                ),
+                ("diff_hash", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "base_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT, related_name="+", to="harnesses.harnessversion"
+                    ),
+                ),
+                (
+                    "proposal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="votes", to="evolution.proposal"
+                    ),
+                ),
+                (
+                    "voter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.UniqueConstraint(fields=('project', 'number'), name='campaign_unique_number'),
+            model_name="campaign",
+            constraint=models.UniqueConstraint(fields=("project", "number"), name="campaign_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='guidance',
-            constraint=models.UniqueConstraint(fields=('campaign', 'number'), name='guidance_unique_number'),
+            model_name="guidance",
+            constraint=models.UniqueConstraint(fields=("campaign", "number"), name="guidance_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='pathowner',
-            constraint=models.UniqueConstraint(fields=('project', 'pattern', 'user'), name='path_owner_unique'),
+            model_name="pathowner",
+            constraint=models.UniqueConstraint(fields=("project", "pattern", "user"), name="path_owner_unique"),
         ),
         migrations.AddConstraint(
-            model_name='policyversion',
-            constraint=models.UniqueConstraint(fields=('project', 'number'), name='policy_unique_number'),
+            model_name="policyversion",
+            constraint=models.UniqueConstraint(fields=("project", "number"), name="policy_unique_number"),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['user', 'read_at'], name='notification_unread'),
+            model_name="notification",
+            index=models.Index(fields=["user", "read_at"], name="notification_unread"),
         ),
         migrations.AddIndex(
-            model_name='comment',
-            index=models.Index(fields=['proposal', 'blocking', 'resolution'], name='comment_blocking'),
+            model_name="comment",
+            index=models.Index(fields=["proposal", "blocking", "resolution"], name="comment_blocking"),
         ),
         migrations.AddConstraint(
-            model_name='round',
-            constraint=models.UniqueConstraint(fields=('campaign', 'number'), name='round_unique_number'),
+            model_name="round",
+            constraint=models.UniqueConstraint(fields=("campaign", "number"), name="round_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.UniqueConstraint(fields=('project', 'number'), name='proposal_unique_number'),
+            model_name="proposal",
+            constraint=models.UniqueConstraint(fields=("project", "number"), name="proposal_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.UniqueConstraint(condition=models.Q(('round__isnull', False)), fields=('round', 'index'), name='proposal_unique_slot'),
+            model_name="proposal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("round__isnull", False)), fields=("round", "index"), name="proposal_unique_slot"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='vote',
-            constraint=models.UniqueConstraint(fields=('proposal', 'voter'), name='vote_one_per_person'),
+            model_name="vote",
+            constraint=models.UniqueConstraint(fields=("proposal", "voter"), name="vote_one_per_person"),
         ),
     ]
