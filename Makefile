@@ -24,13 +24,17 @@ demo: setup
 ## Lint, then the whole suite on SQLite and on PostgreSQL.
 test: setup lint test-sqlite test-postgres
 
+# Two processes (pytest-xdist): the machine has two cores, and most of the time goes to
+# tests that wait on real simulators, workers and servers.
+TEST_ARGS ?= -n 2
+
 test-sqlite: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(TEST_ARGS)
 
 # PostgreSQL: skipped with a reason when no server answers, except in CI where it must.
 test-postgres: setup
 	@if pg_isready -q -h 127.0.0.1 -p 5432; then \
-		DATABASE_URL=$(PG_URL) $(PY) -m pytest; \
+		DATABASE_URL=$(PG_URL) $(PY) -m pytest $(TEST_ARGS); \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL is not answering on 127.0.0.1:5432 and CI=true: failing"; exit 1; \
 	else \
