@@ -48,6 +48,7 @@ from evolab.evolution.proposal_selectors import (
     transcript_pair,
     usage_change,
 )
+from evolab.evolution.review_views import review_panel_context
 from evolab.evolution.selectors import points_text, shown_reasons, tone_of
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for, role_of
@@ -130,6 +131,8 @@ def _proposal_context(
     if "review" in wanted:
         context["has_review"] = review_panel_exists()
         context["review_template"] = REVIEW_TEMPLATE
+        if context["has_review"]:
+            context.update(review_panel_context(request, project, proposal))
     filters = _filters(request, pairs, selection.split)
     # The histogram and the default evidence (regressions first, on the selection split)
     # show the same per-case numbers: one pass over the results serves both.

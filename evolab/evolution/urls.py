@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from evolab.evolution import inbox_views, proposal_views, rebase_views, views
+from evolab.evolution import inbox_views, proposal_views, rebase_views, review_views, views
 
 app_name = "evolution"
 
@@ -25,4 +25,20 @@ urlpatterns = [
     path("notifications/read/", inbox_views.notifications_read, name="notifications_read"),
     path("p/<slug:slug>/proposals/<int:number>/", proposal_views.proposal_detail, name="proposal"),
     path("p/<slug:slug>/proposals/<int:number>/rebase/", rebase_views.proposal_rebase_page, name="proposal_rebase"),
+]
+
+PROPOSAL = "p/<slug:slug>/proposals/<int:number>/"
+urlpatterns += [
+    path(PROPOSAL + "vote/", review_views.proposal_vote, name="proposal_vote"),
+    path(PROPOSAL + "comments/", review_views.proposal_comment, name="proposal_comment"),
+    path(
+        PROPOSAL + "comments/<int:comment_id>/resolve/",
+        review_views.proposal_comment_resolve,
+        name="proposal_comment_resolve",
+    ),
+    path(PROPOSAL + "merge/", review_views.proposal_merge, name="proposal_merge"),
+    path(PROPOSAL + "reject/", review_views.proposal_reject_view, name="proposal_reject"),
+    path(PROPOSAL + "request-changes/", review_views.proposal_request_changes_view, name="proposal_request_changes"),
+    path(PROPOSAL + "revert/", review_views.proposal_revert_view, name="proposal_revert"),
+    path(PROPOSAL + "revise/", review_views.proposal_revise_page, name="proposal_revise"),
 ]

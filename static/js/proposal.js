@@ -94,6 +94,16 @@
     }
   });
 
+  // Live review activity re-fetches the review panel; not while someone is writing in it
+  // (the refresh would wipe the text). Their own submit re-renders the panel anyway.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const panel = event.detail.elt;
+    if (!(panel instanceof Element) || panel.id !== "review-panel") return;
+    if (event.detail.requestConfig && event.detail.requestConfig.verb !== "get") return;
+    const fields = panel.querySelectorAll("textarea, input[type=text], input:not([type])");
+    if (Array.from(fields).some((field) => field.value !== field.defaultValue)) event.preventDefault();
+  });
+
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", () => drawCharts(document));
   } else {

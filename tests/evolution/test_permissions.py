@@ -170,6 +170,38 @@ ENDPOINTS += [
     Endpoint("GET", PROPOSAL_PAGE + "?view=split&regressions=1&sort=key&page=2", Role.VIEWER, "evolution:proposal"),
 ]
 
+# The review panel's forms (evolution.review_views) on the same proposal; the comment to
+# resolve is the reviewer's own. Revising: this proposal has no author (see above).
+ENDPOINTS += [
+    Endpoint("POST", PROPOSAL_PAGE + "vote/", Role.REVIEWER, "evolution:proposal_vote", data={"value": "2"}),
+    Endpoint("POST", PROPOSAL_PAGE + "comments/", Role.REVIEWER, "evolution:proposal_comment", data={"text": "hm"}),
+    Endpoint(
+        "POST",
+        PROPOSAL_PAGE + "comments/{comment_id}/resolve/",
+        Role.REVIEWER,
+        "evolution:proposal_comment_resolve",
+        data={"resolution": "fixed"},
+    ),
+    Endpoint("POST", PROPOSAL_PAGE + "merge/", Role.MAINTAINER, "evolution:proposal_merge"),
+    Endpoint("POST", PROPOSAL_PAGE + "reject/", Role.MAINTAINER, "evolution:proposal_reject", data={"reason": "no"}),
+    Endpoint(
+        "POST",
+        PROPOSAL_PAGE + "request-changes/",
+        Role.REVIEWER,
+        "evolution:proposal_request_changes",
+        data={"summary": "more"},
+    ),
+    Endpoint("POST", PROPOSAL_PAGE + "revert/", Role.MAINTAINER, "evolution:proposal_revert", data={"reason": "r"}),
+    Endpoint("GET", PROPOSAL_PAGE + "revise/", Role.MAINTAINER, "evolution:proposal_revise"),
+    Endpoint(
+        "POST",
+        PROPOSAL_PAGE + "revise/",
+        Role.MAINTAINER,
+        "evolution:proposal_revise",
+        data={"path": "workflow.md", "text": "x\n", "note": "n"},
+    ),
+]
+
 
 @pytest.fixture
 def context(evo: Evo) -> dict[str, Any]:

@@ -24,7 +24,7 @@ OUR_SCRIPTS = (
     "/static/js/proposal.js",
 )
 OUR_SCRIPTS += ("/static/js/vendor/plotly.min.js",)
-OUR_HX = {"hx-get", "hx-trigger", "hx-swap", "hx-target", "hx-push-url", "hx-headers", "hx-confirm"}
+OUR_HX = {"hx-get", "hx-post", "hx-trigger", "hx-swap", "hx-target", "hx-push-url", "hx-headers", "hx-confirm"}
 
 
 class Elements(HTMLParser):
@@ -54,8 +54,8 @@ def assert_inert(body: str, page_path: str) -> None:
             assert not text.startswith("javascript:"), f"<{tag} {name}> is a javascript: URL"
             if name.startswith(("hx-", "data-hx-")):
                 assert name in OUR_HX, f"<{tag}> with an htmx attribute we never write: {name}"
-            if name == "hx-get":
-                assert (value or "").startswith((page_path, "?", "/p/")), f"<{tag}> hx-get to {value!r}"
+            if name in ("hx-get", "hx-post"):
+                assert (value or "").startswith((page_path, "?", "/p/")), f"<{tag}> {name} to {value!r}"
         if tag == "img":
             raise AssertionError(f"an image from the payload: {attrs}")
 
