@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from evolab.evolution import inbox_views, proposal_views, rebase_views, review_views, views
+from evolab.evolution import history_views, inbox_views, proposal_views, rebase_views, review_views, views
 
 app_name = "evolution"
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path(CAMPAIGN + "guidance/", views.guidance_save, name="guidance"),
     path(CAMPAIGN + "proposals/new/", views.proposal_new, name="proposal_new"),
     path("p/<slug:slug>/policy/", views.policy_page, name="policy"),
+    path("p/<slug:slug>/merged/", history_views.merged_history, name="history"),
     path("inbox/", inbox_views.inbox_page, name="inbox"),
     path("p/<slug:slug>/inbox/", inbox_views.project_inbox, name="project_inbox"),
     path("notifications/", inbox_views.notifications_page, name="notifications"),

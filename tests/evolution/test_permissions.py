@@ -71,6 +71,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/p/{slug}/policy/", Role.OWNER, "evolution:policy", data=POLICY_FORM),
     Endpoint("GET", "/p/{slug}/inbox/", Role.VIEWER, "evolution:project_inbox"),
     Endpoint("GET", "/p/{slug}/inbox/?campaign={number}", Role.VIEWER, "evolution:project_inbox"),
+    Endpoint("GET", "/p/{slug}/merged/", Role.VIEWER, "evolution:history"),
     Endpoint("GET", API, Role.VIEWER, ROUTE, api=True),
     Endpoint("POST", API, Role.MAINTAINER, ROUTE, data=START, api=True),
     Endpoint("POST", API + "/estimate", Role.MAINTAINER, ROUTE + "/estimate", data=START, api=True),
