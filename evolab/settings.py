@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "evolab.live",
     "evolab.runs",
     "evolab.evolution",
+    "evolab.charts",
     "evolab.demo",
 ]
 

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("evolab.evals.urls")),
     path("", include("evolab.runs.urls")),
     path("", include("evolab.evolution.urls")),
+    path("", include("evolab.charts.urls")),
 ]

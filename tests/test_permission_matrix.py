@@ -18,6 +18,7 @@ MATRIX_MODULES = [
     "tests.evals.test_permissions",
     "tests.runs.test_permissions",
     "tests.evolution.test_permissions",
+    "tests.charts.test_permissions",
 ]
 
 # Reachable without a project role, on purpose; each has its own tests.

@@ -9,13 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import User
 
 from evolab.core.errors import ValidationFailed
 from evolab.evolution.actions import MAX_CANDIDATES, MAX_GUIDANCE_CHARS, CampaignSpec
 from evolab.evolution.models import ProposerKind
 from evolab.evolution.policy import APPROVER_ROLES, PolicyRules
 from evolab.harnesses.selectors import head_ref_of, versions_of
-from evolab.projects.models import Project
+from evolab.projects.models import Project, Role
 from evolab.projects.selectors import backends_of
 from evolab.runs.forms import suite_ref
 from evolab.runs.selectors import backend_named, harness_for, suite_version_choices, suite_version_for
@@ -267,3 +268,22 @@ def policy_error_field(message: str) -> str | None:
     """The form field a PolicyRules error names ("max_diff_lines must…", "safe_ranges.x…")."""
     head = re.split(r"[\s:.]", message, maxsplit=1)[0]
     return head if head in POLICY_FIELDS else None
+
+
+class PathOwnerForm(forms.Form):
+    """Who reviews changes to paths matching a pattern (`assignment.path_owner_set`)."""
+
+    pattern = forms.CharField(
+        max_length=300,
+        help_text="A glob over harness paths, e.g. skills/* or harness.yaml.",
+        widget=forms.TextInput(attrs={"placeholder": "skills/*", "class": "mono"}),
+    )
+    user = forms.ModelChoiceField(queryset=User.objects.none(), label="Reviewer", empty_label=None)
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only people who may review: the action refuses anyone else too.
+        reviewers = User.objects.filter(memberships__project=project, memberships__role__gte=Role.REVIEWER)
+        field = self.fields["user"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = reviewers.order_by("username")

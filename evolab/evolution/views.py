@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evolab.core.errors import DomainError
@@ -24,9 +24,18 @@ from evolab.core.forms import add_domain_error
 from evolab.core.http import AuthedRequest
 from evolab.evals.selectors import can_see_holdout
 from evolab.evolution import actions
+from evolab.evolution.assignment import path_owner_remove, path_owner_set, path_owners_of
 from evolab.evolution.estimates import CampaignEstimate, campaign_estimate
-from evolab.evolution.forms import CampaignForm, GuidanceForm, HumanProposalForm, PolicyForm, policy_error_field
+from evolab.evolution.forms import (
+    CampaignForm,
+    GuidanceForm,
+    HumanProposalForm,
+    PathOwnerForm,
+    PolicyForm,
+    policy_error_field,
+)
 from evolab.evolution.models import Campaign, CampaignStatus
+from evolab.evolution.policy import PolicyRules
 from evolab.evolution.selectors import (
     campaign_list,
     campaign_row,
@@ -251,6 +260,18 @@ def policy_page(request: AuthedRequest, slug: str) -> HttpResponse:
                 return redirect("evolution:policy", slug=project.slug)
     else:
         form = PolicyForm(initial=PolicyForm.initial_for(rules))
+    return _render_policy(request, project, (rules, number), form, PathOwnerForm(project=project), status)
+
+
+def _render_policy(
+    request: AuthedRequest,
+    project: Project,
+    current: tuple[PolicyRules, int],
+    form: PolicyForm,
+    owner_form: PathOwnerForm,
+    status: int,
+) -> HttpResponse:
+    rules, number = current
     context = {
         "project": project,
         "form": form,
@@ -258,5 +279,41 @@ def policy_page(request: AuthedRequest, slug: str) -> HttpResponse:
         "number": number,
         "history": list(policy_history(project)),
         "can_edit": role_of(project).may_administer,
+        "path_owners": list(path_owners_of(project)),
+        "owner_form": owner_form,
     }
     return render(request, "evolution/policy.html", context, status=status)
+
+
+@login_required
+@require_POST
+def path_owners(request: AuthedRequest, slug: str) -> HttpResponse:
+    """Owners make a reviewer the owner of paths matching a pattern."""
+    project = get_project_for(request.user, slug, Role.OWNER)
+    owner_form = PathOwnerForm(request.POST, project=project)
+    if owner_form.is_valid():
+        try:
+            owner = path_owner_set(
+                actor=request.user,
+                project=project,
+                pattern=owner_form.cleaned_data["pattern"],
+                user=owner_form.cleaned_data["user"],
+            )
+        except DomainError as error:
+            add_domain_error(owner_form, error)
+        else:
+            messages.success(request, f"{owner.user.get_username()} now reviews changes to {owner.pattern}.")
+            return redirect("evolution:policy", slug=project.slug)
+    current = actions.policy_current(project)
+    policy_form = PolicyForm(initial=PolicyForm.initial_for(current[0]))
+    return _render_policy(request, project, current, policy_form, owner_form, 422)
+
+
+@login_required
+@require_POST
+def path_owner_delete(request: AuthedRequest, slug: str, owner_id: int) -> HttpResponse:
+    project = get_project_for(request.user, slug, Role.OWNER)
+    owner = get_object_or_404(path_owners_of(project).select_related("project"), pk=owner_id)
+    path_owner_remove(actor=request.user, owner=owner)
+    messages.success(request, f"{owner.user.get_username()} no longer owns {owner.pattern}.")
+    return redirect("evolution:policy", slug=project.slug)

@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from evolab.core.csv_export import Echo, safe_cell
 from evolab.core.errors import DomainError
 from evolab.core.forms import add_domain_error
 from evolab.core.http import AuthedRequest
@@ -268,30 +269,17 @@ def audit_log(request: AuthedRequest, slug: str) -> HttpResponse | StreamingHttp
 
 
 AUDIT_CSV_HEADER = ["time", "actor", "action", "object_type", "object_id", "label", "before", "after"]
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _json_cell(value: object) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for streaming csv.writer output."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def _audit_csv(project: Project, events: QuerySet[AuditEvent]) -> StreamingHttpResponse:
     """The events as CSV, streamed in chunks so a long log never sits in memory whole.
     The rows come from an async iterator because the app is served over ASGI, where
     Django would read a synchronous one to the end before sending anything."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     fields = ("created_at", "actor_label", "action", "object_type", "object_id", "object_label", "before", "after")
     rows = events.select_related(None).only(*fields)
 
@@ -300,7 +288,7 @@ def _audit_csv(project: Project, events: QuerySet[AuditEvent]) -> StreamingHttpR
         async for e in rows.aiterator(chunk_size=500):
             texts = [e.actor_label, e.action, e.object_type, e.object_id, e.object_label]
             cells = [e.created_at.isoformat(), *texts, _json_cell(e.before), _json_cell(e.after)]
-            yield writer.writerow([_csv_cell(cell) for cell in cells])
+            yield writer.writerow([safe_cell(cell) for cell in cells])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-audit.csv"'

@@ -1,18 +1,7 @@
-// The proposal page: its chart, and keyboard shortcuts for reading cases quickly.
-// No inline handlers and no HTML built from data: the chart's figure is JSON in a
-// data attribute, parsed and handed to plotly.js (served by evolab, never a CDN).
+// The proposal page: keyboard shortcuts for reading cases quickly (its chart is drawn by
+// charts.js). No inline handlers and no HTML built from data.
 (() => {
   "use strict";
-
-  // --- Charts: every .plotly-chart[data-figure] not drawn yet, now and after each swap.
-  function drawCharts(root) {
-    if (!window.Plotly) return;
-    root.querySelectorAll(".plotly-chart[data-figure]:not([data-drawn])").forEach((element) => {
-      const figure = JSON.parse(element.dataset.figure);
-      element.dataset.drawn = "1";
-      window.Plotly.newPlot(element, figure.data, figure.layout, { displayModeBar: false, responsive: true });
-    });
-  }
 
   // --- Keyboard: j/k move between case rows, r (or t) folds reasoning, v goes to the vote
   // form, ? lists the keys. Keys typed into a field are the field's.
@@ -85,7 +74,6 @@
 
   // A transcript pair that arrives by htmx takes the focus, so a keyboard user is there.
   document.addEventListener("htmx:afterSettle", (event) => {
-    drawCharts(document);
     const pair = document.getElementById("pair");
     const swapped = event.detail.target || event.detail.elt;
     if (swapped && swapped.id === "pair" && pair && pair.querySelector("h2")) {
@@ -103,10 +91,4 @@
     const fields = panel.querySelectorAll("textarea, input[type=text], input:not([type])");
     if (Array.from(fields).some((field) => field.value !== field.defaultValue)) event.preventDefault();
   });
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", () => drawCharts(document));
-  } else {
-    drawCharts(document);
-  }
 })();

@@ -69,6 +69,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", PAGE + "/proposals/new/", Role.MAINTAINER, "evolution:proposal_new", data=HUMAN),
     Endpoint("GET", "/p/{slug}/policy/", Role.VIEWER, "evolution:policy"),
     Endpoint("POST", "/p/{slug}/policy/", Role.OWNER, "evolution:policy", data=POLICY_FORM),
+    Endpoint(
+        "POST", "/p/{slug}/policy/path-owners/", Role.OWNER, "evolution:path_owners", data={"pattern": "skills/*"}
+    ),
+    Endpoint("POST", "/p/{slug}/policy/path-owners/{path_owner_id}/remove/", Role.OWNER, "evolution:path_owner_remove"),
     Endpoint("GET", "/p/{slug}/inbox/", Role.VIEWER, "evolution:project_inbox"),
     Endpoint("GET", "/p/{slug}/inbox/?campaign={number}", Role.VIEWER, "evolution:project_inbox"),
     Endpoint("GET", "/p/{slug}/merged/", Role.VIEWER, "evolution:history"),

@@ -22,8 +22,9 @@ OUR_SCRIPTS = (
     "/static/js/evolab.js",
     "/static/js/live.js",
     "/static/js/proposal.js",
+    "/static/js/charts.js",
+    "/static/js/vendor/plotly.min.js",
 )
-OUR_SCRIPTS += ("/static/js/vendor/plotly.min.js",)
 OUR_HX = {"hx-get", "hx-post", "hx-trigger", "hx-swap", "hx-target", "hx-push-url", "hx-headers", "hx-confirm"}
 
 

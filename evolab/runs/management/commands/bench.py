@@ -1,6 +1,7 @@
 """`python manage.py bench`: time a run against the simulator next to a bare openai loop,
-then the proposal page with 5,000 cases (`make bench`). The logic lives in
-`evolab.runs.benchmark` and `evolab.evolution.benchmark`."""
+then the proposal page with 5,000 cases and the compare page with 8 runs x 5,000 cases
+(`make bench`). The logic lives in `evolab.runs.benchmark`, `evolab.evolution.benchmark`
+and `evolab.charts.benchmark`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from evolab.charts.benchmark import compare_page_benchmark
 from evolab.evolution.benchmark import proposal_page_benchmark
 from evolab.runs.benchmark import CONFIGS, BenchOptions, run_benchmark
 
@@ -35,12 +37,19 @@ class Command(BaseCommand):
         parser.add_argument("--out-dir", type=Path, default=settings.VAR_DIR / "bench")
         parser.add_argument("--proposal-cases", type=int, default=5000, help="proposal page benchmark; 0 skips it")
         parser.add_argument("--proposal-only", action="store_true", help="only the proposal page benchmark")
+        parser.add_argument("--compare-cases", type=int, default=5000, help="compare page benchmark; 0 skips it")
+        parser.add_argument("--compare-only", action="store_true", help="only the compare page benchmark")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["compare_only"]:
+            compare_page_benchmark(cases=options["compare_cases"], out_dir=options["out_dir"], out=self.stdout)
+            return
         if not options["proposal_only"]:
             self._run_benchmark(options)
         if options["proposal_cases"]:
             proposal_page_benchmark(cases=options["proposal_cases"], out_dir=options["out_dir"], out=self.stdout)
+        if options["compare_cases"] and not options["proposal_only"]:
+            compare_page_benchmark(cases=options["compare_cases"], out_dir=options["out_dir"], out=self.stdout)
 
     def _run_benchmark(self, options: dict[str, Any]) -> None:
         run_benchmark(

@@ -1,0 +1,1 @@
+"""Read-only charts over runs, campaigns and versions (plotly figures built in Python)."""

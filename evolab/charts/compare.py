@@ -1,0 +1,556 @@
+"""Compare up to eight runs against a baseline: paired deltas with intervals, per-tag
+scores, a case x run heatmap, a scatter, usage box plots, and the cases that moved.
+
+Reads are few and fixed in number, whatever the number of cases: the runs (one query),
+every scored sample of every run with its usage (one query), and the cases' tags (one
+query). Everything else is computed here from those rows.
+
+Runs on the same suite version pair by case; runs on other versions of the same suite
+are aligned by case key, and the keys that have no partner are listed. Held-out cases
+are left out of every series unless the caller may see them (`sees_holdout`).
+
+The paired statistics of a completed run against a completed baseline never change
+(same rows, fixed seed), and they are the slow part (a bootstrap per run), so they are
+kept in Django's cache under the two runs' ids and finish times.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import plotly.graph_objects as go
+from django.core.cache import cache
+from django.db import connections
+from django.db.models import F
+from django.http import Http404
+
+from evolab.charts.figures import BLUE, GREEN, GREY, RED, Chart, chart
+from evolab.engine.comparison import PairedComparison, compare_paired
+from evolab.engine.multiple_testing import holm_adjust
+from evolab.engine.statistics import score_estimate
+from evolab.evals.models import EvalCaseTag, Split
+from evolab.projects.models import Project
+from evolab.runs.models import CaseResult, ResultStatus, Run, RunStatus
+
+MAX_RUNS = 8  # the baseline included
+HEATMAP_CASES = 200
+UNMATCHED_SHOWN = 20
+MOVED_SHOWN = 50
+TAGS_SHOWN = 20
+RESAMPLES = 1000
+SEED = 0
+TIE = 1e-9
+
+
+class CompareError(Exception):
+    """The runs asked for cannot be compared (shown to the person, with a 400)."""
+
+
+@dataclass(frozen=True)
+class CompareRun:
+    id: int
+    number: int
+    suite_id: int
+    suite_name: str
+    suite_version_id: int
+    suite_version_number: int
+    harness_number: int
+    finished_at: str
+
+    @property
+    def label(self) -> str:
+        return f"run {self.number} · v{self.harness_number} · {self.suite_name}@v{self.suite_version_number}"
+
+    @property
+    def short(self) -> str:
+        return f"run {self.number}"
+
+
+_RUN_FIELDS = {
+    "suite_id": F("suite_version__suite_id"),
+    "suite_name": F("suite_version__suite__name"),
+    "suite_version_number": F("suite_version__number"),
+    "harness_number": F("harness_version__number"),
+}
+
+
+def _as_compare_run(row: Mapping[str, Any]) -> CompareRun:
+    finished = row["finished_at"]
+    return CompareRun(
+        id=row["id"],
+        number=row["number"],
+        suite_id=row["suite_id"],
+        suite_name=row["suite_name"],
+        suite_version_id=row["suite_version_id"],
+        suite_version_number=row["suite_version_number"],
+        harness_number=row["harness_number"],
+        finished_at=finished.isoformat() if finished else "",
+    )
+
+
+def completed_runs(project: Project) -> list[CompareRun]:
+    """The project's completed runs, newest first: what the form offers."""
+    rows = (
+        Run.objects.filter(project=project, status=RunStatus.COMPLETED)
+        .values("id", "number", "suite_version_id", "finished_at", **_RUN_FIELDS)
+        .order_by("-number")
+    )
+    return [_as_compare_run(row) for row in rows]
+
+
+def pick_runs(available: Sequence[CompareRun], baseline: int, numbers: Sequence[int]) -> list[CompareRun]:
+    """The baseline, then the other runs asked for, in the order asked (duplicates and
+    the baseline itself dropped). A number that is not one of the project's completed
+    runs is a 404, as if it did not exist; runs of another suite are a CompareError."""
+    by_number = {run.number: run for run in available}
+    wanted = [baseline] + [n for n in dict.fromkeys(numbers) if n != baseline]
+    missing = [n for n in wanted if n not in by_number]
+    if missing:
+        raise Http404(f"No completed run {missing[0]} in this project")
+    if len(wanted) > MAX_RUNS:
+        raise CompareError(f"At most {MAX_RUNS - 1} runs can be compared with a baseline.")
+    runs = [by_number[n] for n in wanted]
+    others = [run.short for run in runs[1:] if run.suite_id != runs[0].suite_id]
+    if others:
+        raise CompareError(
+            f"{', '.join(others)} ran on another suite than the baseline; only versions of one suite align."
+        )
+    return runs
+
+
+# ----------------------------------------------------------------------- rows
+
+
+@dataclass
+class RunScores:
+    """One run's finished samples, grouped by case key."""
+
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    tokens: list[float] = field(default_factory=list)
+
+    def case_means(self) -> dict[str, float]:
+        return {key: sum(values) / len(values) for key, values in self.scores.items() if values}
+
+
+def load_scores(runs: Sequence[CompareRun], *, sees_holdout: bool) -> dict[int, RunScores]:
+    """Every finished sample of every run, in one query read straight from the cursor
+    (Django's per-value converters would cost more than the query for 100,000 rows)."""
+    rows = CaseResult.objects.filter(run_id__in=[run.id for run in runs], status=ResultStatus.DONE)
+    if not sees_holdout:
+        rows = rows.exclude(case__split=Split.HOLDOUT)
+    query = rows.values_list("run_id", "case__key", "score", "latency_s", "input_tokens", "output_tokens").order_by()
+    sql, params = query.query.sql_with_params()
+    loaded = {run.id: RunScores() for run in runs}
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        for run_id, key, score, latency, input_tokens, output_tokens in cursor.fetchall():
+            side = loaded[run_id]
+            if score is not None:
+                side.scores.setdefault(key, []).append(score)
+            if latency is not None:
+                side.latencies.append(latency)
+            side.tokens.append(input_tokens + output_tokens)
+    return loaded
+
+
+def case_tags(runs: Sequence[CompareRun], *, sees_holdout: bool) -> dict[str, set[str]]:
+    """Case key → tags, over the runs' suite versions (a key's tags may differ between
+    versions; the union is used)."""
+    rows = EvalCaseTag.objects.filter(case__version_id__in={run.suite_version_id for run in runs})
+    if not sees_holdout:
+        rows = rows.exclude(case__split=Split.HOLDOUT)
+    tags: dict[str, set[str]] = {}
+    for key, tag in rows.values_list("case__key", "tag").order_by():
+        tags.setdefault(key, set()).add(tag)
+    return tags
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Alignment:
+    same_version: bool
+    matched: int
+    only_baseline: int
+    only_run: int
+    only_baseline_keys: list[str]
+    only_run_keys: list[str]
+
+    @property
+    def unmatched(self) -> int:
+        return self.only_baseline + self.only_run
+
+
+def align(
+    baseline: Mapping[str, Sequence[float]], other: Mapping[str, Sequence[float]], same_version: bool
+) -> Alignment:
+    """Which scored case keys the two runs share, and the first few each has alone."""
+    left, right = set(baseline), set(other)
+    only_left, only_right = sorted(left - right), sorted(right - left)
+    return Alignment(
+        same_version=same_version,
+        matched=len(left & right),
+        only_baseline=len(only_left),
+        only_run=len(only_right),
+        only_baseline_keys=only_left[:UNMATCHED_SHOWN],
+        only_run_keys=only_right[:UNMATCHED_SHOWN],
+    )
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    run: CompareRun
+    comparison: PairedComparison | None
+    p_holm: float | None
+    alignment: Alignment
+
+    @property
+    def tone(self) -> str:
+        """up / down only when the interval excludes zero; noise otherwise."""
+        c = self.comparison
+        if c is None or c.low <= 0 <= c.high:
+            return "noise"
+        return "up" if c.delta > 0 else "down"
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        return {
+            "run": self.run.number,
+            "harness_version": self.run.harness_number,
+            "suite_version": self.run.suite_version_number,
+            "n": c.n if c else 0,
+            "baseline_mean": c.parent_mean if c else None,
+            "run_mean": c.candidate_mean if c else None,
+            "delta": c.delta if c else None,
+            "low": c.low if c else None,
+            "high": c.high if c else None,
+            "confidence": c.confidence if c else None,
+            "p_value": c.p_value if c else None,
+            "p_holm": self.p_holm,
+            "test": c.test if c else None,
+            "wins": c.wins if c else 0,
+            "losses": c.losses if c else 0,
+            "ties": c.ties if c else 0,
+            "matched_cases": self.alignment.matched,
+            "only_in_baseline": self.alignment.only_baseline,
+            "only_in_run": self.alignment.only_run,
+        }
+
+
+EXPORT_FIELDS = (
+    "run",
+    "harness_version",
+    "suite_version",
+    "n",
+    "baseline_mean",
+    "run_mean",
+    "delta",
+    "low",
+    "high",
+    "confidence",
+    "p_value",
+    "p_holm",
+    "test",
+    "wins",
+    "losses",
+    "ties",
+    "matched_cases",
+    "only_in_baseline",
+    "only_in_run",
+)
+
+
+def _paired(
+    baseline: CompareRun, run: CompareRun, scores: dict[int, RunScores], sees_holdout: bool
+) -> PairedComparison | None:
+    parts = (baseline.id, baseline.finished_at, run.id, run.finished_at, int(sees_holdout), RESAMPLES)
+    key = "charts:compare:" + ":".join(map(str, parts))
+    cached = cache.get(key)
+    if cached is not None:
+        return cached[0]  # type: ignore[no-any-return]
+    comparison = compare_paired(scores[baseline.id].scores, scores[run.id].scores, seed=SEED, resamples=RESAMPLES)
+    cache.set(key, (comparison,), timeout=None)
+    return comparison
+
+
+def compare_rows(runs: Sequence[CompareRun], scores: dict[int, RunScores], *, sees_holdout: bool) -> list[CompareRow]:
+    """One row per compared run: paired delta against the baseline, and with two or more
+    runs, Holm-adjusted p-values over the family of comparisons."""
+    baseline, others = runs[0], runs[1:]
+    comparisons = [_paired(baseline, run, scores, sees_holdout) for run in others]
+    tested = [c.p_value for c in comparisons if c is not None]
+    adjusted = iter(holm_adjust(tested)) if len(tested) > 1 else None
+    rows = []
+    for run, comparison in zip(others, comparisons, strict=True):
+        p_holm = next(adjusted) if adjusted is not None and comparison is not None else None
+        alignment = align(
+            scores[baseline.id].scores, scores[run.id].scores, run.suite_version_id == baseline.suite_version_id
+        )
+        rows.append(CompareRow(run, comparison, p_holm, alignment))
+    return rows
+
+
+# -------------------------------------------------------------- per case
+
+
+@dataclass(frozen=True)
+class CaseMove:
+    key: str
+    baseline: float
+    run: float
+
+    @property
+    def delta(self) -> float:
+        return self.run - self.baseline
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """Per-case means of every run over the cases shown (the baseline's keys, plus keys
+    only other runs have), with the spread across runs used to rank them."""
+
+    keys: list[str]  # the shown cases, most different first
+    means: dict[int, dict[str, float]]  # run id → key → mean
+    total: int  # cases before capping / filtering
+    differing: int  # cases whose mean is not the same in every run that scored them
+
+
+def case_view(runs: Sequence[CompareRun], scores: dict[int, RunScores], *, only_differ: bool) -> CaseView:
+    means = {run.id: scores[run.id].case_means() for run in runs}
+    keys = sorted(set().union(*(m.keys() for m in means.values())))
+    spread: dict[str, float] = {}
+    for key in keys:
+        values = [m[key] for m in means.values() if key in m]
+        spread[key] = max(values) - min(values)
+    differing = [key for key in keys if spread[key] > TIE]
+    shown = differing if only_differ else keys
+    ranked = sorted(shown, key=lambda key: (-spread[key], key))[:HEATMAP_CASES]
+    return CaseView(ranked, means, len(keys), len(differing))
+
+
+def moved_cases(baseline: Mapping[str, float], run: Mapping[str, float]) -> tuple[list[CaseMove], list[CaseMove]]:
+    """Cases whose mean went up, and down, against the baseline, biggest change first."""
+    moves = [CaseMove(key, baseline[key], run[key]) for key in baseline.keys() & run.keys()]
+    up = sorted((m for m in moves if m.delta > TIE), key=lambda m: (-m.delta, m.key))
+    down = sorted((m for m in moves if m.delta < -TIE), key=lambda m: (m.delta, m.key))
+    return up, down
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _layout(height: int, **extra: Any) -> go.Layout:
+    return go.Layout(template="none", height=height, margin={"l": 60, "r": 10, "t": 10, "b": 50}, **extra)
+
+
+@dataclass(frozen=True)
+class TagScore:
+    tag: str
+    cases: int
+    estimates: list[tuple[CompareRun, float, float, float] | None]  # mean, low, high per run
+
+
+def tag_scores(
+    runs: Sequence[CompareRun], scores: dict[int, RunScores], tags: Mapping[str, set[str]]
+) -> list[TagScore]:
+    """Mean score per tag per run with its interval (`score_estimate`), for the most
+    common tags of the baseline's scored cases."""
+    baseline_keys = scores[runs[0].id].scores.keys()
+    counts = Counter(tag for key in baseline_keys for tag in tags.get(key, ()))
+    rows = []
+    for tag, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TAGS_SHOWN]:
+        estimates: list[tuple[CompareRun, float, float, float] | None] = []
+        for run in runs:
+            by_case = {key: values for key, values in scores[run.id].scores.items() if tag in tags.get(key, ())}
+            estimate = score_estimate(by_case)
+            estimates.append(None if estimate is None else (run, estimate.mean, estimate.low, estimate.high))
+        rows.append(TagScore(tag, n, estimates))
+    return rows
+
+
+def tag_figure(runs: Sequence[CompareRun], rows: Sequence[TagScore]) -> Chart | None:
+    if not rows:
+        return None
+    traces = []
+    for index, run in enumerate(runs):
+        points = [(row.tag, row.estimates[index]) for row in rows]
+        points = [(tag, e) for tag, e in points if e is not None]
+        traces.append(
+            go.Bar(
+                name=run.short + (" (baseline)" if index == 0 else ""),
+                x=[tag for tag, _ in points],
+                y=[e[1] for _, e in points],  # type: ignore[index]
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [e[2] - e[1] for _, e in points],  # type: ignore[index]
+                    "arrayminus": [e[1] - e[3] for _, e in points],  # type: ignore[index]
+                },
+                hovertemplate="%{x}: %{y:.3f}<extra>" + run.short + "</extra>",
+            )
+        )
+    layout = _layout(320, barmode="group", yaxis={"title": {"text": "mean score (95% interval)"}, "range": [0, 1.05]})
+    summary = "; ".join(
+        f"{row.tag}: " + ", ".join(f"{e[0].short} {e[1]:.2f} [{e[2]:.2f}, {e[3]:.2f}]" for e in row.estimates if e)
+        for row in rows
+    )
+    return chart(go.Figure(traces, layout=layout), "Mean score per tag — " + summary)
+
+
+def heatmap_figure(runs: Sequence[CompareRun], view: CaseView) -> Chart | None:
+    if not view.keys:
+        return None
+    z = [[view.means[run.id].get(key) for run in runs] for key in view.keys]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[run.short for run in runs],
+            y=view.keys,
+            zmin=0,
+            zmax=1,
+            colorscale=[[0, RED], [0.5, "#f5f5f4"], [1, GREEN]],
+            colorbar={"title": {"text": "mean"}},
+            hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>",
+        ),
+        layout=_layout(
+            max(240, 14 * len(view.keys) + 80),
+            yaxis={"autorange": "reversed", "type": "category", "automargin": True},
+            xaxis={"side": "top", "type": "category"},
+        ),
+    )
+    return chart(figure, f"Mean score of {len(view.keys)} cases in each of {len(runs)} runs, most different first")
+
+
+def scatter_figure(baseline: CompareRun, run: CompareRun, means: Mapping[int, Mapping[str, float]]) -> Chart | None:
+    """Per-case means, run against baseline. Cases at the same point (common with k
+    samples of pass/fail) are drawn once, sized by how many there are."""
+    left, right = means[baseline.id], means[run.id]
+    points: dict[tuple[float, float], list[str]] = {}
+    for key in sorted(left.keys() & right.keys()):
+        points.setdefault((round(left[key], 4), round(right[key], 4)), []).append(key)
+    if not points:
+        return None
+    xy = list(points)
+    colours = [GREEN if y > x + TIE else RED if y < x - TIE else GREY for x, y in xy]
+    sizes = [6 + 4 * math.log2(len(points[p])) for p in xy]
+    hover = [f"{len(points[p])} cases: " + ", ".join(points[p][:5]) + (" …" if len(points[p]) > 5 else "") for p in xy]
+    figure = go.Figure(
+        [
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": GREY, "dash": "dot"}, hoverinfo="skip"),
+            go.Scatter(
+                x=[x for x, _ in xy],
+                y=[y for _, y in xy],
+                mode="markers",
+                marker={"color": colours, "size": sizes, "opacity": 0.7},
+                text=hover,
+                hovertemplate="%{text}<br>%{x:.2f} → %{y:.2f}<extra></extra>",
+            ),
+        ],
+        layout=_layout(
+            360,
+            showlegend=False,
+            xaxis={"title": {"text": f"{baseline.short} (baseline)"}, "range": [-0.05, 1.05]},
+            yaxis={"title": {"text": run.short}, "range": [-0.05, 1.05], "scaleanchor": "x"},
+        ),
+    )
+    above = sum(len(keys) for (x, y), keys in points.items() if y > x + TIE)
+    below = sum(len(keys) for (x, y), keys in points.items() if y < x - TIE)
+    same = sum(len(keys) for keys in points.values()) - above - below
+    return chart(figure, f"{run.short} against the baseline per case: {above} higher, {below} lower, {same} equal")
+
+
+def _box(name: str, values: Sequence[float]) -> go.Box | None:
+    """A box from its five numbers, not from every sample: 100,000 latencies would make
+    a page of megabytes for the same picture."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        q1 = median = q3 = ordered[0]
+    else:
+        q1, median, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    reach = 1.5 * (q3 - q1)
+    low = next(v for v in ordered if v >= q1 - reach)
+    high = next(v for v in reversed(ordered) if v <= q3 + reach)
+    return go.Box(
+        name=name, x=[name], q1=[q1], median=[median], q3=[q3], lowerfence=[low], upperfence=[high], marker_color=BLUE
+    )
+
+
+def usage_figure(runs: Sequence[CompareRun], series: Iterable[Sequence[float]], title: str) -> Chart | None:
+    boxes = [box for run, values in zip(runs, series, strict=True) if (box := _box(run.short, values)) is not None]
+    if not boxes:
+        return None
+    figure = go.Figure(boxes, layout=_layout(260, showlegend=False, yaxis={"title": {"text": title}}))
+    medians = ", ".join(f"{box.name} {box.median[0]:.3g}" for box in boxes)
+    return chart(figure, f"{title} per run, median: {medians}")
+
+
+# ------------------------------------------------------------------ it all
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: list[CompareRun]
+    rows: list[CompareRow]
+    tags: list[TagScore]
+    cases: CaseView
+    focus: CompareRun  # the run in the scatter and the lists of moved cases
+    improvements: list[CaseMove]  # the first MOVED_SHOWN
+    regressions: list[CaseMove]
+    improved: int  # all of them
+    regressed: int
+    tag_figure: Chart | None
+    heatmap_figure: Chart | None
+    scatter_figure: Chart | None
+    latency_figure: Chart | None
+    tokens_figure: Chart | None
+
+    @property
+    def baseline(self) -> CompareRun:
+        return self.runs[0]
+
+    @property
+    def holm(self) -> bool:
+        return any(row.p_holm is not None for row in self.rows)
+
+
+def comparison_table(runs: Sequence[CompareRun], *, sees_holdout: bool) -> list[CompareRow]:
+    """Only the table (the exports): one query for the scores."""
+    return compare_rows(runs, load_scores(runs, sees_holdout=sees_holdout), sees_holdout=sees_holdout)
+
+
+def build_comparison(
+    runs: Sequence[CompareRun], *, sees_holdout: bool, scatter: int | None = None, only_differ: bool = False
+) -> Comparison:
+    """Everything the page shows, from two queries."""
+    scores = load_scores(runs, sees_holdout=sees_holdout)
+    tags = case_tags(runs, sees_holdout=sees_holdout)
+    rows = compare_rows(runs, scores, sees_holdout=sees_holdout)
+    view = case_view(runs, scores, only_differ=only_differ)
+    focus = next((run for run in runs[1:] if run.number == scatter), runs[1] if len(runs) > 1 else runs[0])
+    up, down = moved_cases(view.means[runs[0].id], view.means[focus.id])
+    tag_rows = tag_scores(runs, scores, tags)
+    return Comparison(
+        runs=list(runs),
+        rows=rows,
+        tags=tag_rows,
+        cases=view,
+        focus=focus,
+        improvements=up[:MOVED_SHOWN],
+        regressions=down[:MOVED_SHOWN],
+        improved=len(up),
+        regressed=len(down),
+        tag_figure=tag_figure(runs, tag_rows),
+        heatmap_figure=heatmap_figure(runs, view),
+        scatter_figure=scatter_figure(runs[0], focus, view.means) if focus is not runs[0] else None,
+        latency_figure=usage_figure(runs, (scores[run.id].latencies for run in runs), "latency (s)"),
+        tokens_figure=usage_figure(runs, (scores[run.id].tokens for run in runs), "tokens per sample"),
+    )
