@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from evolab.charts.benchmark import compare_page_benchmark
+from evolab.charts.benchmark_lineage import lineage_bench
 from evolab.evolution.benchmark import proposal_page_benchmark
 from evolab.runs.benchmark import CONFIGS, BenchOptions, run_benchmark
 
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--proposal-only", action="store_true", help="only the proposal page benchmark")
         parser.add_argument("--compare-cases", type=int, default=5000, help="compare page benchmark; 0 skips it")
         parser.add_argument("--compare-only", action="store_true", help="only the compare page benchmark")
+        parser.add_argument("--lineage-versions", type=int, default=200, help="lineage chart benchmark; 0 skips it")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["compare_only"]:
@@ -48,8 +50,12 @@ class Command(BaseCommand):
             self._run_benchmark(options)
         if options["proposal_cases"]:
             proposal_page_benchmark(cases=options["proposal_cases"], out_dir=options["out_dir"], out=self.stdout)
-        if options["compare_cases"] and not options["proposal_only"]:
+        if options["proposal_only"]:
+            return
+        if options["compare_cases"]:
             compare_page_benchmark(cases=options["compare_cases"], out_dir=options["out_dir"], out=self.stdout)
+        if options["lineage_versions"]:
+            lineage_bench(versions=options["lineage_versions"], out=self.stdout)
 
     def _run_benchmark(self, options: dict[str, Any]) -> None:
         run_benchmark(
