@@ -43,7 +43,7 @@ from evolab.engine.edits import (
 )
 from evolab.engine.harness_config import HARNESS_YAML
 from evolab.engine.protected_paths import check_proposal_paths
-from evolab.evals.models import EvalCaseTag
+from evolab.evals.models import EvalCase, EvalCaseTag, Split
 from evolab.evolution import actions
 from evolab.evolution.assignment import assign_reviewer
 from evolab.evolution.budget import Spend, campaign_spend, cap_reached, caps_for_next_run, warnings_due
@@ -51,6 +51,7 @@ from evolab.evolution.models import (
     Campaign,
     CampaignStatus,
     Comment,
+    CommentAnchor,
     Guidance,
     Outcome,
     Proposal,
@@ -369,7 +370,14 @@ def _answer_revision_request(campaign: Campaign, current: Round) -> bool:
     if pending is None or pending.revision_of is None or campaign.proposer_backend is None:
         return False
     old = pending.revision_of
-    comments = Comment.objects.filter(proposal=old).exclude(resolution=Resolution.DROPPED).order_by("pk")
+    sealed = EvalCase.objects.filter(version=campaign.suite_version, split=Split.HOLDOUT).values("key")
+    comments = (
+        Comment.objects.filter(proposal=old)
+        .exclude(resolution=Resolution.DROPPED)
+        # A note on a held-out case would tell the proposer about the guard.
+        .exclude(anchor=CommentAnchor.CASE, case_key__in=sealed)
+        .order_by("pk")
+    )
     review = ReviewToAnswer(
         number=old.number,
         hypothesis=old.hypothesis,

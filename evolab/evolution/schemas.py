@@ -7,6 +7,8 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field
 
+from evolab.evolution.selectors import shown_reasons
+
 
 class CampaignIn(Schema):
     """A campaign to start (or to estimate). `base` is a version number or "head"; the
@@ -159,6 +161,17 @@ class ProposalOut(Schema):
         return int(proposal.base_version.number)
 
     @staticmethod
+    def resolve_stats(proposal: Any) -> dict[str, Any]:
+        """The held-out guard's numbers only for maintainers and owners."""
+        if getattr(proposal, "viewer_sees_holdout", False):
+            return dict(proposal.stats)
+        return {key: value for key, value in proposal.stats.items() if key != "guard"}
+
+    @staticmethod
+    def resolve_reasons(proposal: Any) -> list[dict[str, str]]:
+        return shown_reasons(proposal, sees_holdout=getattr(proposal, "viewer_sees_holdout", False))
+
+    @staticmethod
     def resolve_candidate(proposal: Any) -> int | None:
         return proposal.candidate_version.number if proposal.candidate_version else None
 
@@ -308,6 +321,10 @@ class InboxItemOut(Schema):
     @staticmethod
     def resolve_round(proposal: Any) -> int | None:
         return proposal.round.number if proposal.round else None
+
+    @staticmethod
+    def resolve_reasons(proposal: Any) -> list[dict[str, str]]:
+        return shown_reasons(proposal, sees_holdout=getattr(proposal, "viewer_sees_holdout", False))
 
     @staticmethod
     def resolve_assignee(proposal: Any) -> str | None:

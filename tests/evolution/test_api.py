@@ -111,6 +111,26 @@ def test_proposals_with_outcome_reasons_and_stats(evo: Evo) -> None:
     assert second["outcome"] == "auto_reject" and second["apply_error"]
 
 
+def test_the_guard_numbers_stay_out_of_the_api_below_maintainer(evo: Evo) -> None:
+    from evolab.evolution.models import Proposal
+
+    campaign = evo.start()
+    add_rounds(campaign, 1)
+    Proposal.objects.filter(campaign=campaign).update(
+        outcome="needs_review",
+        reasons=[{"code": "holdout_diverged", "text": "held-out guard did not (holdout delta -0.040)"}],
+    )
+    urls = [_api(evo, f"campaigns/{campaign.number}/proposals"), _api(evo, "inbox")]
+    for persona in ("viewer", "reviewer"):
+        for url in urls:
+            text = evo.team.client_for(persona).get(url).content.decode()
+            assert "-0.040" not in text and '"guard"' not in text, (persona, url)
+    for url in urls:
+        assert "-0.040" in evo.team.client_for("maintainer").get(url).content.decode()
+    proposals = evo.team.client_for("maintainer").get(urls[0]).json()["items"]
+    assert proposals[0]["stats"]["guard"]["delta"] == pytest.approx(0.04)
+
+
 def test_policy_get_and_put(evo: Evo) -> None:
     url = _api(evo, "policy")
     assert evo.team.client_for("viewer").get(url).json()["number"] == 0

@@ -80,3 +80,26 @@ def test_budget_warnings_are_given_once_at_fifty_and_eighty_percent(evo: Evo) ->
     campaign = drive(evo.start(budget_usd=Decimal("0.05")))
     assert campaign.status == CampaignStatus.STOPPED
     assert [w for w in campaign.warnings if w.startswith("usd:")] == ["usd:50", "usd:80"]
+
+
+def test_the_wall_time_cap_stops_the_campaign_before_any_request(evo: Evo) -> None:
+    from evolab.evolution.models import Campaign
+
+    campaign = evo.start(budget_wall_s=60)
+    # The campaign has already run for its whole minute (time banked before a pause).
+    Campaign.objects.filter(pk=campaign.pk).update(active_s=60.0)
+    campaign = drive(campaign)
+    assert campaign.status == CampaignStatus.STOPPED
+    assert "wall-time cap (60 s)" in campaign.status_reason
+    assert _requests(evo) == 0
+
+
+def test_the_guidance_people_write_reaches_the_proposer(evo: Evo) -> None:
+    evo.simulator.state.keep_bodies()
+    try:
+        drive(evo.start(budget_rounds=1, candidates_per_round=1, guidance="Look hard at UNIQUE-DIRECTION-42."))
+        bodies = list(evo.simulator.state.bodies or [])
+    finally:
+        evo.simulator.state.keep_bodies(False)
+    asked = [body for body in bodies if PROPOSER_MARKER in body]
+    assert len(asked) == 1 and b"UNIQUE-DIRECTION-42" in asked[0]

@@ -35,6 +35,11 @@ def test_a_campaign_runs_its_rounds_and_classifies_every_proposal(evo: Evo) -> N
     assert len(proposals) == 4
     assert all(p.stage == ProposalStage.CLASSIFIED and p.outcome and p.reasons for p in proposals)
     assert MemoryEntry.objects.filter(campaign=campaign).count() == 4
+    # Seeded: one answer edits the protected system.md; it is refused before anything exists.
+    refused = [p for p in proposals if any(r["code"] == "protected_path" for r in p.reasons)]
+    assert refused and all(p.outcome == Outcome.AUTO_REJECT for p in refused)
+    assert all(p.candidate_version is None and p.candidate_run is None for p in refused)
+    assert all("system.md" in p.touched_paths for p in refused)
 
 
 def test_each_proposal_records_the_guidance_version_it_saw(evo: Evo) -> None:
@@ -184,6 +189,13 @@ def test_changes_requested_on_a_model_proposal_are_answered_by_the_proposer(evo:
         drive_once(campaign)
     old = Proposal.objects.get(campaign=campaign)
     assert old.outcome == Outcome.NEEDS_REVIEW  # seeded: the first proposal applies and waits for a person
+    from evolab.evals.models import EvalCase
+    from evolab.evolution.review import comment_add
+
+    sealed = EvalCase.objects.filter(version=evo.suite_version, split="holdout").values_list("key", flat=True)[0]
+    comment_add(
+        actor=evo.team.maintainer, proposal=old, text="SEALED-NOTE on a guard case", anchor="case", case_key=sealed
+    )
     proposal_request_changes(actor=evo.team.reviewer, proposal=old, summary="Name the exact numbers in the rule.")
     old.refresh_from_db()
     assert old.closed_at is not None and "changes requested" in old.closed_reason
@@ -200,3 +212,4 @@ def test_changes_requested_on_a_model_proposal_are_answered_by_the_proposer(evo:
     asked = [body for body in bodies if b"## Review comments" in body]
     assert len(asked) == 1 and b"Name the exact numbers in the rule." in asked[0]
     assert f"proposal #{old.number}".encode() in asked[0]
+    assert not any(b"SEALED-NOTE" in body for body in bodies)  # nothing about the guard reaches a model
