@@ -18,7 +18,7 @@ from django.db import connection, transaction
 
 from evolab.core.errors import Conflict
 from evolab.evolution.models import Proposal, Vote
-from evolab.evolution.review import approval_state, proposal_merge_reviewed, vote_cast
+from evolab.evolution.review import approval_state, proposal_merge_reviewed, proposal_reject, vote_cast
 from evolab.harnesses.models import HarnessHead
 from tests.evolution.conftest import Evo
 from tests.evolution.review_helpers import waiting
@@ -181,3 +181,23 @@ def test_approve_veto_and_merge_together_end_consistent(evo: Evo, proposal: Prop
         assert isinstance(veto, Vote) and proposal.merged_at is None and "vetoed by owner" in str(merge)
         assert state.vetoes == ("owner",) and not state.mergeable
         assert HarnessHead.objects.get(project=evo.team.project).version_id == proposal.base_version_id
+
+
+def test_reject_and_merge_racing_end_in_one_outcome(evo: Evo, proposal: Proposal) -> None:
+    results = together(
+        lambda: proposal_reject(actor=evo.team.owner, proposal=proposal, reason="not this way"),
+        lambda: proposal_merge_reviewed(actor=evo.team.maintainer, proposal=proposal),
+    )
+
+    proposal.refresh_from_db()
+    rejected, merged = results
+    head = HarnessHead.objects.get(project=evo.team.project).version_id
+    if isinstance(merged, Proposal):
+        # The merge won: the rejection was refused and head moved.
+        assert isinstance(rejected, Conflict) and proposal.closed_at is None
+        assert proposal.merged_at is not None and head == proposal.candidate_version_id
+    else:
+        # The rejection won: the merge was refused and head stayed.
+        assert isinstance(merged, Conflict) and "rejected by owner" in str(merged)
+        assert proposal.closed_at is not None and proposal.merged_at is None
+        assert head == proposal.base_version_id
