@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from evolab.demo import with_guidance
 from evolab.evals.actions import suite_create, suite_version_import
-from evolab.evolution import loop
+from evolab.evolution import actions, loop
 from evolab.evolution.budget import campaign_spend
 from evolab.evolution.models import CampaignStatus, Proposal
 from evolab.runs.models import ACTIVE_RUN_STATUSES, ChunkStatus, RunChunk
@@ -31,16 +32,21 @@ def test_holdout_canaries_never_reach_a_proposer_nor_leave_in_any_request(evo: E
     suite = suite_create(actor=evo.team.owner, project=evo.team.project, slug="canary", name="Canary")
     source = "\n".join(json.dumps(row) for row in rows).encode()
     evo.suite_version = suite_version_import(actor=evo.team.owner, suite=suite, source=source, fmt="jsonl")
+    campaign = evo.start(budget_rounds=2)
+    # A maintainer's change known to help (the refund exceptions the harness lacks) gains
+    # on dev, so the guard is surely scored and the canaries are in play.
+    helpful = with_guidance(dict(campaign.parent_version.files), ("refunds",))
+    actions.proposal_submit(actor=evo.team.maintainer, campaign=campaign, files=helpful, hypothesis="Refund rules")
     evo.simulator.state.keep_bodies()
     try:
-        campaign = drive(evo.start(budget_rounds=2))
+        campaign = drive(campaign)
         bodies = list(evo.simulator.state.bodies or [])
     finally:
         evo.simulator.state.keep_bodies(False)
     assert campaign.status == CampaignStatus.FINISHED, campaign.status_reason
     proposer_bodies = [body for body in bodies if PROPOSER_MARKER in body]
     assert len(proposer_bodies) == 4  # two candidates in each of two rounds
-    # The guard was really scored (so the canaries were in play), on some proposals at least.
+    # The guard was really scored, so the canaries were in play.
     assert Proposal.objects.filter(campaign=campaign, guard_run__isnull=False).exists()
     assert any(b"CANARY-IN-" in body for body in bodies if body not in proposer_bodies)
     for body in proposer_bodies:
