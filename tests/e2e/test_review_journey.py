@@ -191,3 +191,32 @@ def test_injected_markup_in_a_transcript_pair_stays_text(app: App, team: Team) -
     expect(pair.locator("article.side-parent")).to_contain_text(XSS)
     assert_inert(page)
     app.shot(page, "xss-swap")
+
+
+def test_the_keyboard_reads_cases_and_reaches_the_vote(app: App, team: Team) -> None:
+    fx = waiting_proposal(team)
+    page = app.login(team.reviewer)
+    page.goto(proposal_path(fx))
+    rows = page.locator("#evidence tr[data-case-row]")
+    expect(rows.first).to_be_visible()
+
+    page.keyboard.press("j")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bselected\b"))
+    page.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bselected\b"))
+    page.keyboard.press("k")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bselected\b"))
+    key = rows.nth(0).locator("td").first.inner_text().split()[0]
+    page.keyboard.press("Enter")  # the selected row's link has the focus
+    expect(page.locator("#pair h2")).to_contain_text(key)
+
+    reasoning = page.locator("#pair details.reasoning")  # collapsed by default
+    expect(reasoning.first).not_to_have_attribute("open", "")
+    page.locator("body").press("r")
+    expect(reasoning.first).to_have_attribute("open", "")
+
+    page.locator("body").press("?")
+    expect(page.locator("#keys-help")).to_be_visible()
+    page.locator("body").press("v")
+    assert page.evaluate("document.activeElement.closest('#review-panel') !== null")
+    app.shot(page, "keys")
