@@ -15,11 +15,10 @@ from evolab.core.errors import ValidationFailed
 from evolab.evolution.actions import MAX_CANDIDATES, MAX_GUIDANCE_CHARS, CampaignSpec
 from evolab.evolution.models import ProposerKind
 from evolab.evolution.policy import APPROVER_ROLES, PolicyRules
-from evolab.harnesses.selectors import head_ref_of, versions_of
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import backends_of
-from evolab.runs.forms import suite_ref
-from evolab.runs.selectors import backend_named, harness_for, suite_version_choices, suite_version_for
+from evolab.runs.forms import harness_choices, suite_choices, suite_ref
+from evolab.runs.selectors import backend_named, harness_for, suite_version_for
 
 SELECTION_SPLITS = [("train", "train"), ("dev", "dev")]
 GUARD_CHOICES = [("holdout", "holdout (scored only to guard merges)"), ("", "none")]
@@ -83,20 +82,8 @@ class CampaignForm(forms.Form):
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.project = project
-        head = head_ref_of(project)
-        head_number = head.version.number if head else None
-        self._choice("base").choices = [
-            (str(number), f"v{number}{' (head)' if number == head_number else ''} · {message[:60]}")
-            for number, message in versions_of(project).values_list("number", "message")
-        ]
-        self.fields["base"].initial = str(head_number) if head_number else None
-        seen: set[int] = set()
-        suites = []
-        for version in suite_version_choices(project):
-            latest = version.suite_id not in seen
-            seen.add(version.suite_id)
-            label = f"{version.suite.name} @v{version.number}" + (" (latest)" if latest else "")
-            suites.append((f"{version.suite.slug}@{version.number}", label))
+        self._choice("base").choices, self.fields["base"].initial = harness_choices(project)
+        suites = suite_choices(project)
         self._choice("suite_version").choices = suites
         self.fields["suite_version"].initial = suites[0][0] if suites else None
         backends = [(b.name, backend_label(b.name, b.model, b.is_simulated)) for b in backends_of(project)]

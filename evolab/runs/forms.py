@@ -57,22 +57,10 @@ class RunForm(forms.Form):
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.project = project
-        head = head_ref_of(project)
-        head_number = head.version.number if head else None
-        self._choice("harness").choices = [
-            (str(number), f"v{number}{' (head)' if number == head_number else ''} · {message[:60]}")
-            for number, message in versions_of(project).values_list("number", "message")
-        ]
-        self.fields["harness"].initial = str(head_number) if head_number else None
-        seen: set[int] = set()
-        version_choices = []
-        for version in suite_version_choices(project):
-            latest = version.suite_id not in seen
-            seen.add(version.suite_id)
-            label = f"{version.suite.name} @v{version.number} · {version.case_count} cases"
-            version_choices.append((f"{version.suite.slug}@{version.number}", label + (" (latest)" if latest else "")))
-        self._choice("suite_version").choices = version_choices
-        self.fields["suite_version"].initial = version_choices[0][0] if version_choices else None
+        self._choice("harness").choices, self.fields["harness"].initial = harness_choices(project)
+        suites = suite_choices(project)
+        self._choice("suite_version").choices = suites
+        self.fields["suite_version"].initial = suites[0][0] if suites else None
         backends = list(backends_of(project))
         self.backends = {backend.name: backend for backend in backends}
         self._choice("backend").choices = [
@@ -117,6 +105,31 @@ class RunForm(forms.Form):
             cost_cap_usd=data["cost_cap_usd"],
             use_cache=data["use_cache"],
         )
+
+
+def harness_choices(project: Project) -> tuple[list[tuple[str, str]], str | None]:
+    """Every harness version as a choice ("v3 (head) · message"), and head's number as
+    the initial one."""
+    head = head_ref_of(project)
+    head_number = head.version.number if head else None
+    choices = [
+        (str(number), f"v{number}{' (head)' if number == head_number else ''} · {message[:60]}")
+        for number, message in versions_of(project).values_list("number", "message")
+    ]
+    return choices, str(head_number) if head_number else None
+
+
+def suite_choices(project: Project) -> list[tuple[str, str]]:
+    """Every suite version as a choice ("Support suite @v2 · 180 cases (latest)"), valued
+    "slug@number" (see `suite_ref`)."""
+    seen: set[int] = set()
+    choices = []
+    for version in suite_version_choices(project):
+        latest = version.suite_id not in seen
+        seen.add(version.suite_id)
+        label = f"{version.suite.name} @v{version.number} · {version.case_count} cases"
+        choices.append((f"{version.suite.slug}@{version.number}", label + (" (latest)" if latest else "")))
+    return choices
 
 
 def suite_ref(value: str) -> tuple[str, int | None]:

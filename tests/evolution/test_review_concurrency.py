@@ -198,6 +198,6 @@ def test_reject_and_merge_racing_end_in_one_outcome(evo: Evo, proposal: Proposal
         assert proposal.merged_at is not None and head == proposal.candidate_version_id
     else:
         # The rejection won: the merge was refused and head stayed.
-        assert isinstance(merged, Conflict) and "rejected by owner" in str(merged)
+        assert isinstance(merged, Conflict) and "not this way" in str(merged)  # the rejection is named
         assert proposal.closed_at is not None and proposal.merged_at is None
         assert head == proposal.base_version_id
