@@ -26,12 +26,6 @@ def _settings_value(expr: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_production_requires_a_secret_key(tmp_path: Path) -> None:
-    result = _settings_value("s.SECRET_KEY", EVOLAB_PRODUCTION="1", EVOLAB_VAR_DIR=str(tmp_path))
-    assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
-
-
 def test_embedded_default_generates_and_keeps_a_secret_key(tmp_path: Path) -> None:
     first = _settings_value("s.SECRET_KEY", EVOLAB_VAR_DIR=str(tmp_path))
     second = _settings_value("s.SECRET_KEY", EVOLAB_VAR_DIR=str(tmp_path))
