@@ -11,10 +11,11 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Value
 from django.http import Http404
 from ninja import Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from evolab.core.errors import ValidationFailed
 from evolab.core.http import AuthedRequest
+from evolab.core.pagination import LimitOffsetPagination
 from evolab.evals.selectors import can_see_holdout
 from evolab.evolution import actions, assignment, rebase, review
 from evolab.evolution.actions import CampaignSpec

@@ -11,12 +11,14 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from evolab.core.errors import ValidationFailed
+from evolab.core.pagination import LimitOffsetPagination
+from evolab.core.uploads import check_upload_size
 from evolab.harnesses import actions
 from evolab.harnesses.models import HarnessVersion
-from evolab.harnesses.schemas import DiffOut, HeadOut, RevertIn, VersionDetailOut, VersionIn, VersionOut
+from evolab.harnesses.schemas import DiffOut, HarnessVersionOut, HeadOut, RevertIn, VersionDetailOut, VersionIn
 from evolab.harnesses.selectors import diff_pair, diff_versions, get_version, head_of, head_ref_of, version_history
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for
@@ -35,7 +37,7 @@ def _parents(project: Project, numbers: list[int] | None) -> list[HarnessVersion
     return [get_version(project, number) for number in numbers]
 
 
-@router.get("/{slug}/harness/versions", response=list[VersionOut])
+@router.get("/{slug}/harness/versions", response=list[HarnessVersionOut])
 @paginate(LimitOffsetPagination)
 def list_versions(request: HttpRequest, slug: str) -> Any:
     """Newest first, without files (fetch one version for its files)."""
@@ -76,6 +78,7 @@ def upload_version(
     project = get_project_for(request.user, slug, Role.MAINTAINER)
     if file is None:
         raise ValidationFailed("Attach the .zip archive as the multipart field 'file'.", field="file")
+    check_upload_size(file)
     version = actions.version_create_from_zip(
         actor=request.user, project=project, upload=file, message=message, parents=_parents(project, parents)
     )

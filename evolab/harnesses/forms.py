@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from evolab.core.errors import DomainError
+from evolab.core.uploads import validate_upload_size
 from evolab.harnesses.archive import MAX_ZIP_BYTES
 from evolab.harnesses.tree import MAX_FILES
 
@@ -108,6 +109,7 @@ class UploadForm(CommitForm):
             "dropped; __MACOSX/ and .DS_Store are ignored. The archive replaces the whole tree."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+        validators=[validate_upload_size],
     )
     field_order = ["file", "message", "base"]
 

@@ -22,7 +22,7 @@ class RevertIn(Schema):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class VersionOut(Schema):
+class HarnessVersionOut(Schema):
     """Read from a HarnessVersion fetched by `version_history` or `get_version` (parents
     prefetched) with an `is_head` attribute."""
 
@@ -44,7 +44,7 @@ class VersionOut(Schema):
         return [link.parent.number for link in obj.parent_links.all()]
 
 
-class VersionDetailOut(VersionOut):
+class VersionDetailOut(HarnessVersionOut):
     files: dict[str, str]
 
     @staticmethod
@@ -56,7 +56,7 @@ class HeadOut(Schema):
     number: int
     digest: str
     updated_at: datetime
-    version: VersionOut
+    version: HarnessVersionOut
 
 
 class VersionRefOut(Schema):

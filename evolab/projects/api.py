@@ -8,10 +8,11 @@ from typing import Any
 
 from django.http import Http404
 from ninja import Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import Field
 
 from evolab.core.http import AuthedRequest
+from evolab.core.pagination import LimitOffsetPagination
 from evolab.core.selectors import audit_events_for_project
 from evolab.projects import actions
 from evolab.projects.models import Backend, Membership, Role

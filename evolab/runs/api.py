@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from ninja import File, Form, Router, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from evolab.core.errors import ValidationFailed
 from evolab.core.http import AuthedRequest
+from evolab.core.pagination import LimitOffsetPagination
+from evolab.core.uploads import check_upload_size
 from evolab.evals.models import Split
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for, role_of
@@ -107,6 +109,7 @@ def score_outputs(
     project = get_project_for(request.user, slug, Role.MAINTAINER)
     if file is None:
         raise ValidationFailed("Attach the JSONL file of outputs.", field="file")
+    check_upload_size(file)
     outputs = parse_outputs_jsonl(file.read())
     chosen = [part.strip() for part in splits.split(",") if part.strip()]
     spec = RunSpec(

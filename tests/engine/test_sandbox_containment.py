@@ -19,6 +19,9 @@ import pytest
 
 from evolab.engine.sandbox import SandboxLimits, SandboxResult, landlock_abi, run_sandboxed
 
+# Part of the fault suite (`make reliability`), beside tests/reliability.
+pytestmark = pytest.mark.reliability
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAST = SandboxLimits(wall_s=2.0, cpu_s=2, memory_mb=256, max_processes=16)
 

@@ -52,7 +52,7 @@ from tests.reliability.conftest import (
     state_report,
 )
 
-pytestmark = [pytest.mark.service, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.reliability, pytest.mark.service, pytest.mark.django_db(transaction=True)]
 
 PROPOSER_MARKER = b"## Failure trajectories"
 CONCURRENCY = 2

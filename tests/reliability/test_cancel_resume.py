@@ -9,7 +9,7 @@ from evolab.runs.actions import run_cancel, run_resume
 from evolab.runs.models import BackendSlotLease, CaseResult, ChunkStatus, ResultStatus, RunChunk, RunStatus
 from tests.reliability.conftest import Lab, Workers, episode_keys, finished_count, requests_by_result, run_status
 
-pytestmark = [pytest.mark.service, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.reliability, pytest.mark.service, pytest.mark.django_db(transaction=True)]
 
 
 def test_cancel_at_half_then_resume_never_asks_for_a_finished_result_again(lab: Lab, workers: Workers) -> None:

@@ -11,7 +11,7 @@ from evolab.backends.simulator.faults import FaultConfig
 from evolab.runs.models import BackendSlotLease, CaseResult, ResultStatus, RunStatus
 from tests.reliability.conftest import Lab, Workers, episode_keys, requests_by_result, run_status
 
-pytestmark = [pytest.mark.service, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.reliability, pytest.mark.service, pytest.mark.django_db(transaction=True)]
 
 FAULTS = FaultConfig(
     rates=(("429", 0.12), ("500", 0.12), ("hang", 0.08), ("drop", 0.12), ("truncate", 0.12)),

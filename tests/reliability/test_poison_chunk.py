@@ -10,7 +10,7 @@ from evolab.runs.execution import CRASH_ON_CASE_ENV
 from evolab.runs.models import ACTIVE_RUN_STATUSES, CaseResult, ChunkStatus, ResultStatus, RunChunk, RunStatus
 from tests.reliability.conftest import MAX_ATTEMPTS, Lab, Workers, live_slot_leases, run_status
 
-pytestmark = [pytest.mark.service, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.reliability, pytest.mark.service, pytest.mark.django_db(transaction=True)]
 
 FAILURE = f"its worker stopped without finishing {MAX_ATTEMPTS} times in a row"
 

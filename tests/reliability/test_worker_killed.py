@@ -32,7 +32,7 @@ from tests.reliability.conftest import (
     run_status,
 )
 
-pytestmark = [pytest.mark.service, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.reliability, pytest.mark.service, pytest.mark.django_db(transaction=True)]
 
 
 def _held_by_a_worker(run_id: int) -> int:
