@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -11,14 +12,34 @@ class AppendOnlyError(Exception):
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    """Every QuerySet path that changes or removes rows is refused. The database refuses
+    them too (migration core 0003: triggers), for code that goes around the ORM."""
+
     def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("audit events are append-only")
 
     def delete(self) -> NoReturn:
         raise AppendOnlyError("audit events are append-only")
 
+    def _raw_delete(self, using: str | None) -> NoReturn:
+        raise AppendOnlyError("audit events are append-only")
+
     def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("audit events are append-only")
+
+    def bulk_create(
+        self,
+        objs: Iterable[AuditEvent],
+        batch_size: int | None = None,
+        ignore_conflicts: bool = False,
+        update_conflicts: bool = False,
+        update_fields: Collection[str] | None = None,
+        unique_fields: Collection[str] | None = None,
+    ) -> list[AuditEvent]:
+        # An upsert would overwrite the events it conflicts with.
+        if update_conflicts:
+            raise AppendOnlyError("audit events are append-only: no upserts")
+        return super().bulk_create(objs, batch_size, ignore_conflicts, False, update_fields, unique_fields)
 
 
 class AuditEvent(models.Model):
@@ -99,3 +120,18 @@ class OutboxEvent(models.Model):
             "version": self.version,
             "data": self.data,
         }
+
+
+class RateCounter(models.Model):
+    """Requests counted in one fixed window for one key (see `evolab.core.ratelimit`).
+
+    Used when no shared cache is configured: the counter is bumped by a single
+    `INSERT … ON CONFLICT DO UPDATE … RETURNING` statement, atomic across processes on
+    SQLite and PostgreSQL alike (DatabaseCache's `incr` is a read then a write)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.count}"

@@ -7,7 +7,11 @@ The client may also send `{"after": <id>}` to restart from there. New events are
 up when the channel layer delivers an `outbox.wake` (sent after commit when the layer is
 Redis) and, in any case, by polling the outbox every `EVOLAB_LIVE_POLL_S` seconds: the
 embedded default has no layer that crosses processes. Membership is checked again every
-`EVOLAB_LIVE_RECHECK_S` seconds; a socket whose user left the project is closed with 4403.
+`EVOLAB_LIVE_RECHECK_S` seconds, and at once whenever a `membership.changed` event of the
+project comes through the outbox (a member removed or given another role): a socket whose
+user left the project is closed with 4403 before anything else is sent. That event rides
+the same path as every other (outbox poll, Redis wake-up), so revocation reaches sockets
+on every worker process with either channel layer.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from django.http import Http404
 from evolab.core.models import OutboxEvent
 from evolab.core.selectors import latest_event_id
 from evolab.live.relay import OutboxCursor
+from evolab.projects.actions import MEMBERSHIP_CHANGED_EVENT
 from evolab.projects.selectors import get_project_for
 
 logger = logging.getLogger(__name__)
@@ -63,6 +68,10 @@ def _as_id(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
+
+
+class _MembershipEnded(Exception):
+    """The socket's user is no longer a member of its project."""
 
 
 class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -112,18 +121,22 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
         try:
             while True:
                 if time.monotonic() >= next_check:
-                    if await _member_project_id(self.scope.get("user"), self.slug) != self.project_id:
-                        await self.close(code=CLOSE_FORBIDDEN)
-                        return
+                    await self._check_membership()
                     next_check = time.monotonic() + recheck_s
                 if await self._send_pending():
                     continue  # a full batch: more are waiting, send them before sleeping
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
                 self._wake.clear()
+        except _MembershipEnded:
+            await self.close(code=CLOSE_FORBIDDEN)
         except Exception:
             logger.exception("live relay failed for project %s", self.project_id)
             await self.close(code=CLOSE_SERVER_ERROR)
+
+    async def _check_membership(self) -> None:
+        if await _member_project_id(self.scope.get("user"), self.slug) != self.project_id:
+            raise _MembershipEnded
 
     async def _send_pending(self) -> bool:
         """Send what is new in one frame; True if a batch came back full."""
@@ -132,6 +145,9 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
             self.cursor.reset(self._restart_after)
             self._restart_after = None
         late, new = await database_sync_to_async(self.cursor.query(self.project_id, BATCH).run)()
+        if any(event.type == MEMBERSHIP_CHANGED_EVENT for event in [*late, *new]):
+            # Checked before sending: nothing of this batch reaches someone just removed.
+            await self._check_membership()
         events = self.cursor.accept([*late, *new])
         if events:
             await self.send_json({"events": [event.as_message() for event in events]})

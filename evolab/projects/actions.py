@@ -23,7 +23,7 @@ from django.utils.text import slugify
 
 from evolab.backends.errors import BackendError
 from evolab.backends.probe import probe_parameters
-from evolab.core.actions import audit_record
+from evolab.core.actions import audit_record, event_emit
 from evolab.core.errors import Conflict, ValidationFailed
 from evolab.projects.backend_configs import allowed_key_variables_text, backend_config, key_variable_allowed
 from evolab.projects.models import ApiToken, Backend, BackendFamily, BackendKind, Membership, Project, Role
@@ -32,6 +32,10 @@ TOKEN_PREFIX = "evl_"
 # Writing last_used_at on every request would turn each read into a write; a minute's
 # resolution is enough to tell a live token from a forgotten one.
 TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
+# The live event written when a membership is removed or its role changes. It names no
+# person (every member receives it); each open socket of the project re-checks its own
+# user's membership when it sees one, so a removed member's sockets close at once.
+MEMBERSHIP_CHANGED_EVENT = "membership.changed"
 
 
 def project_create(*, actor: User, name: str, slug: str = "", description: str = "") -> Project:
@@ -103,6 +107,15 @@ def _owners_left_after(project: Project, membership: Membership) -> int:
     return project.memberships.filter(role=Role.OWNER).exclude(pk=membership.pk).count()
 
 
+def _membership_changed(membership: Membership) -> None:
+    event_emit(
+        project_id=membership.project_id,
+        type=MEMBERSHIP_CHANGED_EVENT,
+        object_type="membership",
+        object_id=membership.pk,
+    )
+
+
 def membership_change_role(*, actor: User, membership: Membership, role: Role) -> Membership:
     with transaction.atomic():
         membership = Membership.objects.select_for_update().select_related("user", "project").get(pk=membership.pk)
@@ -125,6 +138,7 @@ def membership_change_role(*, actor: User, membership: Membership, role: Role) -
             before={"role": before},
             after={"role": Role(role).label},
         )
+        _membership_changed(membership)
     return membership
 
 
@@ -142,6 +156,7 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
             object_label=_membership_label(membership),
             before={"role": Role(membership.role).label},
         )
+        _membership_changed(membership)
         membership.delete()
 
 
@@ -264,14 +279,31 @@ def _hash_token(raw: str) -> str:
 def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token; the raw value is returned once and never stored."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user, name=name.strip() or "token", prefix=raw[: len(TOKEN_PREFIX) + 6], token_hash=_hash_token(raw)
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user, name=name.strip() or "token", prefix=raw[: len(TOKEN_PREFIX) + 6], token_hash=_hash_token(raw)
+        )
+        # A token acts for its user in every project, so the record belongs to no project.
+        _token_audit(user, token, "token.create")
     return token, raw
 
 
 def token_revoke(*, token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if revoked:
+            _token_audit(token.user, token, "token.revoke")
+
+
+def _token_audit(user: User, token: ApiToken, action: str) -> None:
+    audit_record(
+        actor=user,
+        project_id=None,
+        action=action,
+        object_type="api_token",
+        object_id=token.pk,
+        object_label=f"{token.name} ({token.prefix}…)",
+    )
 
 
 def token_authenticate(raw: str) -> User | None:

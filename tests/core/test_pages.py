@@ -39,4 +39,4 @@ def test_a_csrf_failure_says_to_reload(team: Team) -> None:
     client.force_login(team.owner)
     response = client.post(f"/p/{team.project.slug}/settings/", {"name": "x"})
     assert response.status_code == 403
-    assert b"Reload the page" in response.content
+    assert b"reload the page" in response.content.lower()
