@@ -1,0 +1,153 @@
+"""Inert rendering: hostile text a person or a model supplied renders as text, never as
+markup, on every page and htmx fragment of a project.
+
+The world (world.py) is built with PAYLOAD in every such text: project name and
+description, case keys, inputs, targets and tags, model outputs, transcripts, tool
+calls and grader details, the proposal's hypothesis, model text and reasons, the
+candidate's file contents, campaign guidance and memory, comments, token names, a
+labeling queue's name and rubric, a change request's title, description, comment and
+added case, an import upload's file name and rows. Every project page found by walking
+the URL list is fetched as the owner (who sees most: held-out cases too), as a page and
+as an htmx fragment, parsed with html.parser, and checked: no <script> but our static files and JSON data blocks, no on* handler, no
+javascript: URL, no htmx attribute our templates never write, no htmx attribute whose
+value carries the payload, and no <img>/<svg>/<iframe>/<object> from the payload.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+
+from tests.security.world import Page, World, fill, module_world, pages
+
+pytestmark = pytest.mark.django_db
+
+MARK = "pwn3d"
+# Case keys hold 200 characters and the payload goes into a key too, so PAYLOAD is the
+# short, sharpest part of the corpus; FREE_TEXT (the rest: more tags, template syntax,
+# closing tags, control characters, a 10,000-character line) goes where any text is
+# accepted: the project description, a comment, campaign memory. Harness files refuse
+# control characters, so PAYLOAD (which also goes into a file) has none.
+PAYLOAD = (
+    f"<script>{MARK}()</script><img src=x onerror={MARK}()>"
+    f'<a hx-get="/{MARK}" hx-on:click="{MARK}()" href="javascript:{MARK}()">x</a>'
+    f"<svg onload={MARK}()>\u202e{{{{ x }}}}{{% debug %}}"
+)
+FREE_TEXT = " ".join(
+    [
+        f'<div hx-post="/{MARK}" hx-trigger="load" hx-swap="outerHTML" data-hx-get="/{MARK}"></div>',
+        f"<iframe src=javascript:{MARK}()></iframe><object data=javascript:{MARK}()></object>",
+        f"javascript:{MARK}()",
+        "</textarea></pre></code></title><!--",
+        "{{ request.user.password }}{% debug %}",
+        "\u202eevil.exe\u202c \u0007\u001b[31m\u0008\u200b\u2066",
+        f"<script>{MARK}(2)</script>",
+        "w" * 10_000,
+    ]
+)
+# The htmx attributes our own templates write (found by reading them, so a new one in a
+# template is allowed at once); anything else can only have come from data.
+TEMPLATE_DIRS = [Path(settings.BASE_DIR) / "templates", Path(settings.BASE_DIR) / "evolab"]
+OUR_HX = {
+    name
+    for folder in TEMPLATE_DIRS
+    for path in folder.rglob("*.html")
+    for name in re.findall(r"\b(?:data-)?hx-[a-z:-]+", path.read_text(encoding="utf-8"))
+}
+PAYLOAD_TAGS = {"img", "svg", "iframe", "object", "embed"}
+HTMX = {"HX-Request": "true"}
+
+
+# htmx shows these as text in a dialog: data in them is inert.
+HX_TEXT = {"hx-confirm", "hx-prompt"}
+HX_URL = {"hx-get", "hx-post", "hx-put", "hx-patch", "hx-delete", "hx-push-url"}
+
+
+def _hx_is_ours(name: str, value: str) -> bool:
+    """An htmx attribute our templates write, whose active part the data did not choose:
+    a URL may carry data in its query string (URL-encoded), never in its scheme, host or
+    path; trigger, target, swap, headers and the rest must not carry data at all."""
+    bare = name.removeprefix("data-")
+    if name not in OUR_HX:
+        return False
+    if bare in HX_TEXT:
+        return True
+    if bare in HX_URL:
+        url = urlsplit(value)
+        return not url.scheme and not url.netloc and MARK not in url.path
+    return MARK not in value
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {name: value or "" for name, value in attrs}))
+
+    handle_startendtag = handle_starttag
+
+
+def problems(html: str) -> list[str]:
+    parser = Elements()
+    parser.feed(html)
+    found = []
+    for tag, attrs in parser.elements:
+        if tag == "script":
+            ours = attrs.get("src", "").startswith(settings.STATIC_URL) or attrs.get("type") == "application/json"
+            if not ours:
+                found.append(f"<script {attrs}>")
+        if tag in PAYLOAD_TAGS and MARK in " ".join(attrs.values()):
+            found.append(f"<{tag} {attrs}>")
+        for name, value in attrs.items():
+            if name.startswith("on"):
+                found.append(f"<{tag} {name}=...>")
+            if value.strip().lower().startswith("javascript:"):
+                found.append(f"<{tag} {name}={value[:40]!r}>")
+            if name.startswith(("hx-", "data-hx-")) and not _hx_is_ours(name, value):
+                found.append(f"<{tag} {name}={value[:40]!r}>")
+    return found
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
+    yield from module_world(django_db_blocker, payload=PAYLOAD, free_text=FREE_TEXT)
+
+
+def test_the_checker_catches_each_kind_of_hole() -> None:
+    assert problems(PAYLOAD) and problems(FREE_TEXT)  # the raw corpus is full of them
+    assert problems(f'<a hx-get="/{MARK}">') and problems('<a hx-on:click="x">') and problems("<b onclick=x>")
+    assert problems(f'<a hx-get="/p/{MARK}/">') and problems(f'<a hx-get="//{MARK}/">') and problems(f'<a hx-trigger="{MARK}">')
+    assert not problems('<script src="/static/js/evolab.js"></script><a hx-get="/p/alpha/">ok</a>')
+    assert not problems(f'<form hx-confirm="Remove <script>{MARK}"><a hx-get="?case=%3C{MARK}">')
+
+
+@pytest.mark.parametrize("page", [p for p in pages() if p.in_project], ids=lambda p: p.name or p.route)
+def test_every_project_page_renders_the_payload_inert(world: World, page: Page) -> None:
+    url = "/" + fill(page.route, world.ids, strict=False).lstrip("/")
+    client = world.client("owner")
+    for headers in ({}, HTMX):
+        response = client.get(url, headers=headers)
+        if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+            continue  # redirects, method refusals, exports (CSV/JSON are not rendered by a browser as HTML)
+        found = problems(response.content.decode())
+        assert not found, f"GET {url}{' (htmx)' if headers else ''}: {found[:5]}"
+
+
+def test_the_payload_is_really_on_the_pages(world: World) -> None:
+    """Guard against a vacuous pass: the escaped payload appears on the pages that show it."""
+    client = world.client("owner")
+    proposal = f"/p/{world.project.slug}/proposals/{world.ids['proposal_number']}/"
+    html = client.get(proposal).content.decode()
+    assert f"&lt;script&gt;{MARK}()&lt;/script&gt;" in html
+    result = f"/p/{world.project.slug}/runs/{world.ids['run_number']}/results/{world.ids['result_id']}/"
+    assert f"&lt;svg onload={MARK}()&gt;" in client.get(result).content.decode()
+    assert f"&lt;script&gt;{MARK}(2)&lt;/script&gt;" in html, "the comment's free text is not on the page"
