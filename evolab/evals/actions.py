@@ -106,54 +106,81 @@ def suite_version_import(
     grader = check_grader(default_grader) or suite.default_grader
     rows = read_cases(source, fmt=fmt, mapping=mapping, default_grader=grader)
     with transaction.atomic():
-        # Lock the suite row so two imports cannot both take the same next number
-        # (on SQLite, IMMEDIATE transactions already serialise writers).
-        EvalSuite.objects.select_for_update().filter(pk=suite.pk).first()
-        latest = SuiteVersion.objects.filter(suite=suite).order_by("-number").first()
-        previous = _cases_by_key(latest)
+        latest = suite_head_locked(suite)
+        previous = cases_by_key(latest)
         cases = _next_cases(rows, previous, base)
-        number = (SuiteVersion.objects.filter(suite=suite).aggregate(n=Max("number"))["n"] or 0) + 1
-        try:
+        added = sum(1 for key in cases if key not in previous)
+        return suite_version_create(
+            actor=actor,
+            suite=suite,
+            cases=cases,
+            default_grader=grader,
+            message=message,
+            audit={
+                "base": base,
+                "format": fmt,
+                "added": added,
+                "kept_or_replaced": len(cases) - added,
+                "removed": sum(1 for key in previous if key not in cases),
+            },
+        )
+
+
+def suite_head_locked(suite: EvalSuite) -> SuiteVersion | None:
+    """The suite's latest version, read after locking the suite row, so that nobody else
+    creates a version until this transaction ends (call inside `transaction.atomic`;
+    on SQLite, IMMEDIATE transactions already serialise writers)."""
+    EvalSuite.objects.select_for_update().filter(pk=suite.pk).first()
+    return SuiteVersion.objects.filter(suite=suite).order_by("-number").first()
+
+
+def suite_version_create(
+    *,
+    actor: User | None,
+    suite: EvalSuite,
+    cases: dict[str, dict[str, Any]],
+    default_grader: dict[str, Any],
+    message: str,
+    audit: dict[str, Any],
+) -> SuiteVersion:
+    """Write the next version of `suite` holding exactly `cases` (key → validated case
+    fields), with `default_grader` as the version's and the suite's default; audited as
+    "suite.version.create" with `audit` added. The one write path of suite versions:
+    imports and applied change requests both end here. Call inside a transaction after
+    `suite_head_locked`."""
+    number = (SuiteVersion.objects.filter(suite=suite).aggregate(n=Max("number"))["n"] or 0) + 1
+    try:
+        with transaction.atomic():
             version = SuiteVersion.objects.create(
                 suite=suite,
                 number=number,
                 message=message.strip()[:500],
-                default_grader=grader,
+                default_grader=default_grader,
                 created_by=actor,
                 case_count=len(cases),
             )
-        except IntegrityError:
-            raise Conflict("Another import created this version number first; try again.") from None
-        _write_cases(version, cases)
-        if grader != suite.default_grader:
-            EvalSuite.objects.filter(pk=suite.pk).update(default_grader=grader)
-            suite.default_grader = grader
-        added = sum(1 for key in cases if key not in previous)
-        audit_record(
-            actor=actor,
-            project_id=suite.project_id,
-            action="suite.version.create",
-            object_type="suite_version",
-            object_id=version.pk,
-            object_label=f"{suite.slug} v{number}",
-            after={
-                "suite": suite.slug,
-                "number": number,
-                "base": base,
-                "format": fmt,
-                "cases": len(cases),
-                "added": added,
-                "kept_or_replaced": len(cases) - added,
-                "removed": sum(1 for key in previous if key not in cases),
-                "default_grader": grader,
-            },
-        )
+    except IntegrityError:
+        raise Conflict("Another change created this version number first; try again.") from None
+    _write_cases(version, cases)
+    if default_grader != suite.default_grader:
+        EvalSuite.objects.filter(pk=suite.pk).update(default_grader=default_grader)
+        suite.default_grader = default_grader
+    audit_record(
+        actor=actor,
+        project_id=suite.project_id,
+        action="suite.version.create",
+        object_type="suite_version",
+        object_id=version.pk,
+        object_label=f"{suite.slug} v{number}",
+        after={"suite": suite.slug, "number": number, "cases": len(cases), "default_grader": default_grader, **audit},
+    )
     return version
 
 
-def _cases_by_key(version: SuiteVersion | None) -> dict[str, dict[str, Any]]:
+def cases_by_key(version: SuiteVersion | None) -> dict[str, dict[str, Any]]:
     if version is None:
         return {}
+    """The version's cases as plain dicts of their fields, by key, in file order."""
     fields = ("key", "input", "target", "grader", "tags", "split", "metadata")
     return {row["key"]: row for row in EvalCase.objects.filter(version=version).order_by("id").values(*fields)}
 

@@ -138,6 +138,24 @@ def read_cases(
     is validated against the case with the engine's `validate_grader_config`, so a case
     that lacks what its grader needs (a target, HumanEval's `test`) is reported here.
     """
+    rows, errors = parse_cases(source, fmt=fmt, mapping=mapping, default_grader=default_grader)
+    if errors:
+        raise ImportFailed(errors)
+    if not rows:
+        raise ValidationFailed("The file holds no cases.", field="file")
+    return rows
+
+
+def parse_cases(
+    source: bytes | IO[bytes],
+    *,
+    fmt: str,
+    mapping: Mapping[str, str] | None = None,
+    default_grader: Mapping[str, Any] | None = None,
+) -> tuple[list[CaseRow], list[RowError]]:
+    """The good rows and every bad row's error (sorted by line), without raising for bad
+    rows: the browser import previews both before anything is written. Raises
+    ValidationFailed only when the request itself is wrong (format, size)."""
     if fmt not in FORMATS:
         raise ValidationFailed(f"Unknown format '{fmt}'; use jsonl or csv.", field="format")
     # Read one byte past the limit to tell "at the limit" from "over it" without
@@ -151,7 +169,7 @@ def read_cases(
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportFailed([RowError(data.count(b"\n", 0, exc.start) + 1, None, "not UTF-8 text")]) from None
+        return [], [RowError(data.count(b"\n", 0, exc.start) + 1, None, "not UTF-8 text")]
     fields = {dst: (mapping or {}).get(dst, dst) for dst in CASE_FIELDS}
     errors: list[RowError] = []
     rows: list[CaseRow] = []
@@ -168,11 +186,61 @@ def read_cases(
             continue
         first_line_of[row.key] = line
         rows.append(row)
-    if errors:
-        raise ImportFailed(sorted(errors, key=lambda error: error.line))
-    if not rows:
-        raise ValidationFailed("The file holds no cases.", field="file")
-    return rows
+    return rows, sorted(errors, key=lambda error: error.line)
+
+
+def source_fields(source: bytes, *, fmt: str, sample: int = 200) -> list[str]:
+    """The field names a file offers for mapping: the CSV header, or the keys of the
+    first `sample` JSONL records in order of appearance."""
+    text = source.decode("utf-8-sig", errors="replace")
+    if fmt == "csv":
+        for cells in csv.reader(io.StringIO(text, newline="")):
+            if cells and any(cell.strip() for cell in cells):
+                return [name.strip() for name in cells]
+        return []
+    names: dict[str, None] = {}
+    seen = 0
+    for raw in text.split("\n"):
+        if not raw.strip():
+            continue
+        seen += 1
+        if seen > sample:
+            break
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            names.update(dict.fromkeys(str(name) for name in record))
+    return list(names)
+
+
+# Common names of each case field in public eval sets, most likely first.
+FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "key": ("key", "id", "task_id", "case_id", "uid", "name"),
+    "input": ("input", "prompt", "question", "messages", "query", "text", "instruction"),
+    "target": ("target", "answer", "expected", "expected_output", "output", "label", "ideal"),
+    "grader": ("grader",),
+    "tags": ("tags", "tag", "labels", "category", "topic"),
+    "split": ("split",),
+    "metadata": ("metadata", "meta"),
+}
+
+
+def guess_mapping(fields: Iterable[str]) -> dict[str, str]:
+    """A case field → source field guess: the first synonym the file has (case-insensitive),
+    each source field used once."""
+    by_lower = {name.lower(): name for name in fields}
+    used: set[str] = set()
+    guess: dict[str, str] = {}
+    for dst, names in FIELD_SYNONYMS.items():
+        for name in names:
+            src = by_lower.get(name)
+            if src is not None and src not in used:
+                guess[dst] = src
+                used.add(src)
+                break
+    return guess
 
 
 def _jsonl_records(text: str, errors: list[RowError]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -277,6 +345,21 @@ def _case_row(
         errors.append(RowError(line, culprit, str(exc)))
         return None
     return row
+
+
+def check_case_record(
+    record: Mapping[str, Any], *, default_grader: Mapping[str, Any]
+) -> tuple[CaseRow | None, list[RowError]]:
+    """One case given as an object of case fields (a change request's operation), checked
+    by the same rules as a file's row: the row, or None and every problem (line 0).
+    Unlike a file row, a field that is not a case field is an error, not metadata."""
+    unknown = sorted(set(record) - set(CASE_FIELDS))
+    errors = [RowError(0, name, f"not a case field; use {', '.join(CASE_FIELDS)}") for name in unknown]
+    if errors:
+        return None, errors
+    identity = {name: name for name in CASE_FIELDS}
+    row = _case_row(0, dict(record), identity, fmt="jsonl", default_grader=default_grader, errors=errors)
+    return row, errors
 
 
 def grading_case(

@@ -56,6 +56,8 @@ class EvalSuite(models.Model):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     default_grader = models.JSONField(default=dict, blank=True)
+    # How change requests are reviewed (evals.change_policy.SuitePolicy); owners edit it.
+    change_policy = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -136,6 +138,169 @@ class EvalCaseTag(WriteOnceModel):
         return self.tag
 
 
+class ChangeRequestStatus(models.TextChoices):
+    DRAFT = "draft", "draft"
+    IN_REVIEW = "in_review", "in review"
+    APPROVED = "approved", "approved"
+    APPLIED = "applied", "applied"
+    CLOSED = "closed", "closed"
+
+
+OPEN_CHANGE_REQUEST_STATUSES = (ChangeRequestStatus.DRAFT, ChangeRequestStatus.IN_REVIEW, ChangeRequestStatus.APPROVED)
+
+
+class ChangeRequest(models.Model):
+    """A proposed change to a suite, reviewed like code and applied as a new version.
+
+    `operations` is the validated list written by `change_request_open` (see
+    evals/change_requests.py); each stored operation carries `holdout: true` when it
+    touches a held-out case, so pages and the API can redact it without re-reading the
+    base. `touches_holdout` asks for the stricter approvals; `moves_holdout` (a case
+    moved into or out of holdout) asks for an owner's approval.
+    """
+
+    suite = models.ForeignKey(EvalSuite, on_delete=models.CASCADE, related_name="change_requests")
+    number = models.PositiveIntegerField()
+    base_version = models.ForeignKey(
+        SuiteVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="change_requests"
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=ChangeRequestStatus.choices, default=ChangeRequestStatus.DRAFT)
+    operations = models.JSONField(default=list)
+    operation_count = models.PositiveIntegerField(default=0)  # len(operations), for lists that skip the JSON
+    source = models.JSONField(null=True, blank=True)
+    touches_holdout = models.BooleanField(default=False)
+    moves_holdout = models.BooleanField(default=False)
+    applied_version = models.ForeignKey(
+        SuiteVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="applied_change_requests"
+    )
+    applied_directly = models.BooleanField(default=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["suite", "number"], name="changerequest_unique_number")]
+        indexes = [models.Index(fields=["suite", "status"], name="changerequest_suite_status")]
+        ordering = ["suite", "-number"]
+
+    def __str__(self) -> str:
+        return f"change request #{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_CHANGE_REQUEST_STATUSES
+
+
+class ChangeRequestVoteValue(models.TextChoices):
+    APPROVE = "approve", "approve"
+    REQUEST_CHANGES = "request_changes", "request changes"
+    VETO = "veto", "veto"
+
+
+class ChangeRequestVote(models.Model):
+    """One person's current vote on a change request (a new vote replaces it)."""
+
+    change_request = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    value = models.CharField(max_length=16, choices=ChangeRequestVoteValue.choices)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["change_request", "voter"], name="changerequestvote_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.value} on {self.change_request_id}"
+
+
+class ChangeRequestComment(models.Model):
+    """A comment on a change request, general (`case_key == ""`) or anchored to a case.
+    `holdout` marks a comment anchored to a held-out case: listed to maintainers and owners only."""
+
+    change_request = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    case_key = models.CharField(max_length=200, blank=True)
+    holdout = models.BooleanField(default=False)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment on change request {self.change_request_id}"
+
+
+class ImportUpload(models.Model):
+    """An uploaded file waiting for its mapping and preview in the browser import. Nothing
+    of it enters a suite until the person opens a change request from it; rows older than
+    IMPORT_UPLOAD_TTL are deleted when the next upload arrives."""
+
+    suite = models.ForeignKey(EvalSuite, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    fmt = models.CharField(max_length=8)
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
 def effective_grader(case_grader: dict[str, Any], version: SuiteVersion) -> dict[str, Any]:
     """The grader that scores a case: its own, or else its version's default."""
     return case_grader or version.default_grader
+
+
+class CaseComment(models.Model):
+    """One comment in a case's discussion. The thread belongs to the suite and the case's
+    stable key, not to one version's row, so it carries on across versions. Plain text:
+    pages escape it and never render markup."""
+
+    suite = models.ForeignKey(EvalSuite, on_delete=models.CASCADE, related_name="case_comments")
+    key = models.CharField(max_length=200)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["suite", "key", "created_at"], name="casecomment_thread")]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment on {self.key}"
+
+
+class CaseDispute(models.Model):
+    """A case someone believes is wrong (bad target, ambiguous input). While a dispute is
+    open (`resolved_at` is NULL) the case is left out of decisions: proposal comparisons
+    ignore its key. At most one open dispute per case; a resolved one stays as history."""
+
+    suite = models.ForeignKey(EvalSuite, on_delete=models.CASCADE, related_name="case_disputes")
+    key = models.CharField(max_length=200)
+    reason = models.TextField()
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_note = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["suite", "key"], condition=models.Q(resolved_at__isnull=True), name="casedispute_one_open"
+            )
+        ]
+        indexes = [models.Index(fields=["suite", "key"], name="casedispute_case")]
+        ordering = ["-opened_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"dispute of {self.key}"

@@ -75,4 +75,114 @@ class ImportFailedOut(Schema):
     code: str
     message: str
     field: str | None = None
-    details: ImportFailedDetails
+    # Absent when the request itself was wrong (no file, unknown format): only bad rows have details.
+    details: ImportFailedDetails | None = None
+
+
+class ChangeRequestIn(Schema):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    operations: list[dict[str, Any]]
+    source: dict[str, Any] | None = None
+    draft: bool = False
+
+
+class ChangeRequestFields(Schema):
+    number: int
+    title: str
+    status: str
+    author: str | None
+    base_version: int | None
+    applied_version: int | None
+    operation_count: int
+    touches_holdout: bool
+    moves_holdout: bool
+    source: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChangeRequestOut(ChangeRequestFields):
+    @staticmethod
+    def resolve_author(change_request: Any) -> str | None:
+        return change_request.author.get_username() if change_request.author else None
+
+    @staticmethod
+    def resolve_base_version(change_request: Any) -> int | None:
+        return change_request.base_version.number if change_request.base_version else None
+
+    @staticmethod
+    def resolve_applied_version(change_request: Any) -> int | None:
+        return change_request.applied_version.number if change_request.applied_version else None
+
+
+class FieldChangeOut(Schema):
+    name: str
+    old: str
+    new: str
+
+
+class CaseDiffOut(Schema):
+    """A touched case; when `sealed` (holdout, viewer below maintainer) no text is given."""
+
+    key: str
+    kind: str
+    split_before: str | None
+    split_after: str | None
+    holdout: bool
+    sealed: bool
+    fields: list[FieldChangeOut]
+
+
+class ChangeRequestVoteOut(Schema):
+    voter: str
+    value: str
+    counts: bool
+
+
+class DuplicateOut(Schema):
+    new: str
+    other: str
+    kind: str
+    similarity: float
+    within_new: bool
+
+
+class ChangeRequestCommentOut(Schema):
+    author: str | None
+    case_key: str
+    text: str
+    created_at: datetime
+
+
+class ChangeRequestDetailOut(ChangeRequestFields):
+    """Built as a dict by the operation (the diff and votes are computed, not columns)."""
+
+    description: str
+    close_reason: str
+    operations: list[dict[str, Any]]
+    changes: list[CaseDiffOut]
+    votes: list[ChangeRequestVoteOut]
+    approvals_needed: int
+    blockers: list[str]
+    direct_apply_allowed: bool
+    duplicates: list[DuplicateOut]
+    hidden_duplicates: int
+    comments: list[ChangeRequestCommentOut]
+
+
+class ChangeRequestVoteIn(Schema):
+    value: str
+
+
+class ChangeRequestApplyIn(Schema):
+    direct: bool = False
+
+
+class ChangeRequestCloseIn(Schema):
+    reason: str = ""
+
+
+class ChangeRequestApplyOut(Schema):
+    change_request: ChangeRequestOut
+    version: VersionOut

@@ -38,6 +38,8 @@ from evolab.evolution.models import (
 from evolab.evolution.policy import PolicyRules
 from evolab.harnesses.actions import head_move
 from evolab.harnesses.models import HarnessVersion
+from evolab.leakage.actions import leakage_check
+from evolab.leakage.models import Subject
 from evolab.projects.models import Backend, Project
 
 MEMORY_LIMIT = 60
@@ -194,7 +196,7 @@ def campaign_create(
             running_since=now,
             created_by=actor,
         )
-        Guidance.objects.create(campaign=campaign, number=1, text=spec.guidance, author=actor)
+        guidance_leakage_check(Guidance.objects.create(campaign=campaign, number=1, text=spec.guidance, author=actor))
         audit_record(
             actor=actor,
             project_id=project.pk,
@@ -329,6 +331,20 @@ def campaign_end(*, campaign: Campaign, status: str, reason: str) -> Campaign:
     )
 
 
+def guidance_leakage_check(guidance: Guidance) -> None:
+    """Flag guidance that quotes dev or holdout cases of its campaign's suite at length:
+    the proposer reads it, so a quoted case would teach the loop its eval set."""
+    if guidance.text.strip():
+        campaign = guidance.campaign
+        leakage_check(
+            project=campaign.project,
+            subject_type=Subject.GUIDANCE,
+            subject_id=guidance.pk,
+            texts=[guidance.text],
+            suite_versions=[campaign.suite_version],
+        )
+
+
 def guidance_set(*, actor: User, campaign: Campaign, text: str) -> Guidance:
     """A new version of the research direction; the next proposer prompt uses it."""
     _check_guidance(text)
@@ -339,6 +355,7 @@ def guidance_set(*, actor: User, campaign: Campaign, text: str) -> Guidance:
             raise Conflict("The guidance is unchanged.", field="guidance")
         number = (latest.number if latest else 0) + 1
         guidance = Guidance.objects.create(campaign=campaign, number=number, text=text, author=actor)
+        guidance_leakage_check(guidance)
         audit_record(
             actor=actor,
             project_id=campaign.project_id,

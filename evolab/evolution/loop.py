@@ -43,6 +43,7 @@ from evolab.engine.edits import (
 )
 from evolab.engine.harness_config import HARNESS_YAML
 from evolab.engine.protected_paths import check_proposal_paths
+from evolab.evals.discussion import disputed_keys
 from evolab.evals.models import EvalCase, EvalCaseTag, Split
 from evolab.evolution import actions
 from evolab.evolution.assignment import assign_reviewer
@@ -66,6 +67,7 @@ from evolab.evolution.prompts import ReviewToAnswer
 from evolab.evolution.proposers import Answer, reflect_answer, reflect_request, sweep_draft
 from evolab.harnesses.actions import version_create
 from evolab.harnesses.models import HarnessVersion
+from evolab.leakage.actions import proposal_check
 from evolab.runs.actions import RunSpec, run_create
 from evolab.runs.models import CaseResult, ResultStatus, Run, RunStatus
 
@@ -566,7 +568,24 @@ def _materialise(
         diff = diff_trees(base_files, files)
         proposal.diff_lines = diff.added + diff.removed
         proposal.diff_hash = hashlib.sha256("".join(f.unified for f in diff.files).encode()).hexdigest()
+        proposal.stats = {**proposal.stats, "leakage": _leakage(campaign, proposal, base_files, files)}
     proposal.save()
+
+
+def _leakage(
+    campaign: Campaign, proposal: Proposal, base_files: dict[str, str], files: dict[str, str]
+) -> dict[str, int]:
+    """Counts of the dev and holdout cases the change's added text or rationale quotes
+    (the matched keys and text are kept in the leakage check, shown by role)."""
+    [check] = proposal_check(
+        project=campaign.project,
+        proposal_id=proposal.pk,
+        base_files=base_files,
+        files=files,
+        rationale=proposal.hypothesis,
+        suite_version=campaign.suite_version,
+    )
+    return {"holdout": check.holdout_cases, "dev": check.dev_cases, "longest": check.longest}
 
 
 # --- evaluating and classifying ---------------------------------------------------
@@ -692,13 +711,14 @@ def _guard(campaign: Campaign, current: Round, proposal: Proposal, spend: Spend)
             _classify(campaign, current, proposal, ProposalFacts(apply_error="its held-out evaluation failed"))
             return 0
     assert parent.parent_guard_run is not None and proposal.guard_run is not None
-    guard = _comparison(
+    guard_parent, guard_candidate, guard_excluded = _without_disputed(
+        campaign,
         _scores(parent.parent_guard_run, campaign.guard_split),
         _scores(proposal.guard_run, campaign.guard_split),
-        campaign,
     )
+    guard = _comparison(guard_parent, guard_candidate, campaign)
     # Aggregates only: the guard's case keys and texts stay out of the proposal.
-    proposal.stats = {**proposal.stats, "guard": guard}
+    proposal.stats = {**proposal.stats, "guard": guard, "guard_disputed_excluded": guard_excluded}
     proposal.save(update_fields=["stats"])
     _classify(campaign, current, proposal, _facts(campaign, proposal))
     return 0
@@ -713,6 +733,23 @@ def _scores(run: Run, split: str) -> dict[str, list[float]]:
         if score is not None:
             scores.setdefault(key, []).append(float(score))
     return scores
+
+
+def _without_disputed(
+    campaign: Campaign, parent: dict[str, list[float]], candidate: dict[str, list[float]]
+) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
+    """Both sides without the cases of the campaign's suite that are disputed now, and how
+    many scored cases that left out: a case people believe is wrong must not make or
+    break a decision until it is resolved (evals.discussion)."""
+    disputed = disputed_keys(campaign.suite_version.suite_id)
+    if not disputed:
+        return parent, candidate, 0
+    excluded = sum(1 for key in disputed if key in parent or key in candidate)
+    return (
+        {key: scores for key, scores in parent.items() if key not in disputed},
+        {key: scores for key, scores in candidate.items() if key not in disputed},
+        excluded,
+    )
 
 
 def _comparison(
@@ -755,7 +792,7 @@ def _change_pct(old: float | None, new: float | None) -> float | None:
 
 def _selection_stats(campaign: Campaign, parent_run: Run, candidate_run: Run) -> dict[str, Any]:
     split = campaign.selection_split
-    parent, candidate = _scores(parent_run, split), _scores(candidate_run, split)
+    parent, candidate, excluded = _without_disputed(campaign, _scores(parent_run, split), _scores(candidate_run, split))
     parent_usage, candidate_usage = _usage(parent_run, split), _usage(candidate_run, split)
     rules, _ = actions.policy_current(campaign.project)
     critical = set(
@@ -772,6 +809,7 @@ def _selection_stats(campaign: Campaign, parent_run: Run, candidate_run: Run) ->
     )
     return {
         "comparison": _comparison(parent, candidate, campaign),
+        "disputed_excluded": excluded,
         "critical_regressions": regressions,
         "cost_change_pct": _change_pct(parent_usage["cost"], candidate_usage["cost"]),
         "latency_change_pct": _change_pct(parent_usage["latency"], candidate_usage["latency"]),
@@ -782,6 +820,7 @@ def _facts(campaign: Campaign, proposal: Proposal) -> ProposalFacts:
     stats = proposal.stats
     comparison = stats.get("comparison") or {}
     guard = stats.get("guard")
+    leakage = stats.get("leakage") or {}
     diverged = bool(guard) and comparison.get("delta", 0) > 0 and guard["delta"] <= 0
     if guard is not None:
         proposal.stats = {**stats, "diverged": diverged}
@@ -798,6 +837,9 @@ def _facts(campaign: Campaign, proposal: Proposal) -> ProposalFacts:
         latency_change_pct=stats.get("latency_change_pct"),
         diff_lines=proposal.diff_lines,
         param_changes={key: (old, new) for key, (old, new) in proposal.param_changes.items()},
+        leaked_holdout_cases=int(leakage.get("holdout", 0)),
+        leaked_dev_cases=int(leakage.get("dev", 0)),
+        leaked_words=int(leakage.get("longest", 0)),
     )
 
 

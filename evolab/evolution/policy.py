@@ -8,7 +8,8 @@ answer says why. The order of questions is fixed:
    (the whole interval of the score delta lies below zero).
 2. Send to review, listing every trigger that fires: a critical path touched, a
    critical-tagged case regressed, the holdout disagreed, cost or latency rose past the
-   allowed percentage, the diff is large, a parameter left its safe range.
+   allowed percentage, the diff is large, a parameter left its safe range, the change
+   quotes dev or holdout cases at length (leakage).
 3. Auto-merge only when the policy allows it and the gain is clear: the interval's lower
    bound lies above the policy's minimum effect. The minimum detectable effect of the
    evaluation is reported with it (it says what a run of this size could have seen, not
@@ -211,6 +212,11 @@ class ProposalFacts:
     latency_change_pct: float | None = None
     diff_lines: int = 0
     param_changes: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    # Cases whose text the change quotes at length (see evolab.engine.leakage), and the
+    # longest overlap in words.
+    leaked_holdout_cases: int = 0
+    leaked_dev_cases: int = 0
+    leaked_words: int = 0
 
 
 def _listing(items: tuple[str, ...] | list[str]) -> str:
@@ -286,6 +292,14 @@ def _review_triggers(facts: ProposalFacts, rules: PolicyRules) -> list[Reason]:
     if out_of_range:
         text = f"Parameters outside their safe range: {'; '.join(out_of_range)}."
         reasons.append(Reason("param_out_of_range", text))
+    if facts.leaked_holdout_cases or facts.leaked_dev_cases:
+        # Counts only: the reason is shown to every member, holdout keys are not.
+        text = (
+            f"The change quotes eval cases at length ({facts.leaked_holdout_cases} holdout, "
+            f"{facts.leaked_dev_cases} dev; longest overlap {facts.leaked_words} words): "
+            "a gain may come from knowing the test."
+        )
+        reasons.append(Reason("leakage", text))
     return reasons
 
 

@@ -50,6 +50,8 @@ from evolab.evolution.proposal_selectors import (
 )
 from evolab.evolution.review_views import review_panel_context
 from evolab.evolution.selectors import points_text, shown_reasons, tone_of
+from evolab.leakage.models import Subject
+from evolab.leakage.selectors import summary_of
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for, role_of
 
@@ -127,6 +129,7 @@ def _proposal_context(
             status=proposal_status(proposal, head_info(project)),
             reasons=shown_reasons(proposal, sees_holdout=sees_holdout),
             revisions=revision_chain(proposal),
+            leakage=summary_of(project, Subject.PROPOSAL, proposal.pk, role=role),
         )
     if "review" in wanted:
         context["has_review"] = review_panel_exists()

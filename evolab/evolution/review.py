@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from evolab.core.actions import audit_record, event_emit
 from evolab.core.errors import Conflict, ValidationFailed
+from evolab.engine.approval_rules import ApprovalRules, Ballot, counts_as_approval, plural, tally
 from evolab.evals.models import EvalCase, Split
 from evolab.evolution.actions import MAX_COMMENT_CHARS, memory_record, policy_current, proposal_merge
 from evolab.evolution.models import (
@@ -90,10 +91,6 @@ class ApprovalState:
         return not self.blockers
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def stale_text(head_number: int | None) -> str:
     where = f"head moved to v{head_number}" if head_number is not None else "the project has no head"
     return f"stale: {where} since this was proposed; rebase it"
@@ -115,29 +112,32 @@ def approval_state(proposal: Proposal, rules: PolicyRules | None = None) -> Appr
     head = HarnessHead.objects.filter(project_id=proposal.project_id).values_list("version_id", "version__number")
     head_id, head_number = head.first() or (None, None)
 
-    approver_role = ROLE_BY_LABEL[rules.approver_min_role]
-    rows = []
-    for vote in votes:
-        role = Role(vote.voter_role) if vote.voter_role is not None else None  # type: ignore[attr-defined]
-        stale = vote.diff_hash != proposal.diff_hash or vote.base_version_id != proposal.base_version_id
-        counts = (
-            vote.value == VoteValue.APPROVE
-            and not stale
-            and role is not None
-            and role >= approver_role
-            and vote.voter_id != proposal.author_id
-        )
-        rows.append(VoteRow(vote=vote, role=role, stale=stale, counts=counts))
     critical = any(reason.get("code") in CRITICAL_REASON_CODES for reason in proposal.reasons)
     needed = rules.approvals_needed_critical if critical else rules.approvals_needed
-    approvals = tuple(row.voter for row in rows if row.counts)
-    vetoes = tuple(
-        row.voter
-        for row in rows
-        if row.vote.value == VoteValue.VETO and not row.stale and row.role is not None and row.role >= Role.REVIEWER
+    # The vote-counting rule is shared with suite change requests (evolab.engine.approval_rules).
+    counting = ApprovalRules(
+        approvals_needed=needed,
+        approver_min_rank=ROLE_BY_LABEL[rules.approver_min_role],
+        veto_min_rank=Role.REVIEWER,
     )
+    rows = []
+    ballots = []
+    for vote in votes:
+        role = Role(vote.voter_role) if vote.voter_role is not None else None  # type: ignore[attr-defined]
+        ballot = Ballot(
+            voter=vote.voter.get_username(),
+            approve=vote.value == VoteValue.APPROVE,
+            veto=vote.value == VoteValue.VETO,
+            rank=role,
+            stale=vote.diff_hash != proposal.diff_hash or vote.base_version_id != proposal.base_version_id,
+            is_author=vote.voter_id == proposal.author_id,
+        )
+        ballots.append(ballot)
+        rows.append(VoteRow(vote=vote, role=role, stale=ballot.stale, counts=counts_as_approval(ballot, counting)))
+    counted = tally(ballots, counting)
+    approvals, vetoes = counted.approvals, counted.vetoes
     head_is_base = head_id == proposal.base_version_id
-    blockers = _blockers(proposal, needed, approvals, vetoes, open_blocking, head_is_base, head_number)
+    blockers = _blockers(proposal, counted.blockers, open_blocking, head_is_base, head_number)
     return ApprovalState(
         approvals_needed=needed,
         approvals=approvals,
@@ -156,9 +156,7 @@ def approval_state(proposal: Proposal, rules: PolicyRules | None = None) -> Appr
 
 def _blockers(
     proposal: Proposal,
-    needed: int,
-    approvals: tuple[str, ...],
-    vetoes: tuple[str, ...],
+    vote_blockers: tuple[str, ...],
     open_blocking: int,
     head_is_base: bool,
     head_number: int | None,
@@ -173,13 +171,9 @@ def _blockers(
         return ("auto-rejected proposals cannot be merged",)
     if proposal.candidate_version_id is None or proposal.outcome not in (Outcome.NEEDS_REVIEW, Outcome.AUTO_MERGE):
         return ("not evaluated yet",)
-    blockers = []
-    if len(approvals) < needed:
-        blockers.append(f"needs {_plural(needed, 'approval')}, has {len(approvals)}")
-    if vetoes:
-        blockers.append(f"vetoed by {', '.join(vetoes)}")
+    blockers = list(vote_blockers)
     if open_blocking:
-        blockers.append(f"{_plural(open_blocking, 'open blocking comment')}")
+        blockers.append(f"{plural(open_blocking, 'open blocking comment')}")
     if not head_is_base:
         blockers.append(stale_text(head_number))
     return tuple(blockers)

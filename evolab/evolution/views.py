@@ -46,6 +46,8 @@ from evolab.evolution.selectors import (
     policy_history,
 )
 from evolab.harnesses.models import HarnessVersion
+from evolab.leakage.models import Subject
+from evolab.leakage.selectors import checks_of, summarise, summary_of
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for, role_of
 
@@ -139,6 +141,9 @@ def _campaign_context(
         context["timeline"] = campaign_timeline(campaign, sees_holdout=can_see_holdout(role))
     if "guidance" in wanted:
         context["guidance_versions"] = list(guidance_history(campaign))
+        found = checks_of(project, Subject.GUIDANCE, [version.pk for version in context["guidance_versions"]])
+        for version in context["guidance_versions"]:
+            version.leakage = summarise(found.get(version.pk, []), role=role)
         if can_manage and "guidance_form" not in context:
             latest = context["guidance_versions"][0].text if context["guidance_versions"] else ""
             context["guidance_form"] = GuidanceForm(initial={"text": latest})
@@ -214,6 +219,13 @@ def guidance_save(request: AuthedRequest, slug: str, number: int) -> HttpRespons
             add_domain_error(form, error)
         else:
             messages.success(request, f"Guidance v{guidance.number} saved: the next proposer prompt uses it.")
+            leakage = summary_of(project, Subject.GUIDANCE, guidance.pk, role=role_of(project))
+            if leakage.flagged:
+                messages.warning(
+                    request,
+                    f"Guidance v{guidance.number} quotes {leakage.holdout_cases} holdout and {leakage.dev_cases} dev "
+                    f"case(s) at length (longest overlap {leakage.longest} words): see the warning below it.",
+                )
             return redirect("evolution:campaign", slug=project.slug, number=campaign.number)
     context = _campaign_context(request, project, campaign, guidance_form=form)
     return render(request, "evolution/campaign.html", context, status=422)

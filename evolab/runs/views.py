@@ -156,6 +156,8 @@ def result_detail(request: AuthedRequest, slug: str, number: int, result_id: int
         "result": result,
         "entries": entries,
         "sees_holdout": can_see_holdout(role_of(project)),
+        # Curation forms show the case's input and the output, so not for a sealed result.
+        "can_curate": role_of(project) >= Role.REVIEWER and not result.sealed,
     }
     return render(request, "runs/result.html", context)
 

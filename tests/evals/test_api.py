@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from evolab.evals.models import EvalCase, EvalSuite, SuiteVersion
+from evolab.evals.change_requests import suite_policy_update
+from evolab.evals.models import ChangeRequest, EvalCase, EvalSuite, SuiteVersion
 from tests.conftest import Team
 from tests.evals.conftest import HOLDOUT_INPUT, HOLDOUT_TARGET
 from tests.evals.factories import EvalSuiteFactory, jsonl, make_version
@@ -86,21 +88,26 @@ def test_case_filters_and_pagination(team: Team, suite: EvalSuite) -> None:
     assert client.get(f"{API}/support/cases?version=7").status_code == 404
 
 
-def test_import(team: Team, suite: EvalSuite) -> None:
-    upload = SimpleUploadedFile(
-        "humaneval.jsonl",
-        jsonl([{"task_id": "HumanEval/9", "prompt": "def f():", "test": "def check(c): pass", "entry_point": "f"}]),
-    )
-    response = team.client_for("maintainer").post(
+HUMANEVAL_ROW = {
+    "task_id": "HumanEval/9",
+    "prompt": "def f():",
+    "test": "def check(c): pass",
+    "entry_point": "f",
+    "grader": {"type": "python_tests"},
+}
+
+
+def _import_humaneval(team: Team) -> Any:
+    upload = SimpleUploadedFile("humaneval.jsonl", jsonl([HUMANEVAL_ROW]))
+    return team.client_for("maintainer").post(
         f"{API}/support/import",
-        {
-            "file": upload,
-            "mapping": "key=task_id, input=prompt",
-            "default_grader": '{"type": "python_tests"}',
-            "mode": "merge",
-            "message": "he",
-        },
+        {"file": upload, "mapping": "key=task_id, input=prompt", "mode": "merge", "message": "he"},
     )
+
+
+def test_import_applies_directly_where_the_policy_allows(team: Team, suite: EvalSuite) -> None:
+    suite_policy_update(actor=team.owner, suite=suite, settings={"allow_direct_apply": True})
+    response = _import_humaneval(team)
     assert response.status_code == 201, response.content
     assert (response.json()["number"], response.json()["case_count"], response.json()["created_by"]) == (
         2,
@@ -109,6 +116,15 @@ def test_import(team: Team, suite: EvalSuite) -> None:
     )
     case = EvalCase.objects.get(version__suite=suite, version__number=2, key="HumanEval/9")
     assert case.metadata == {"test": "def check(c): pass", "entry_point": "f"}
+    assert ChangeRequest.objects.get(suite=suite).applied_directly
+
+
+def test_import_opens_a_change_request_otherwise(team: Team, suite: EvalSuite) -> None:
+    response = _import_humaneval(team)
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "in_review" and body["operation_count"] == 1 and body["source"]["kind"] == "import"
+    assert SuiteVersion.objects.filter(suite=suite).count() == 1
 
 
 def test_import_failure_is_422_with_every_line(team: Team, suite: EvalSuite) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
-from evolab.evals.models import EvalCase, EvalSuite, SuiteVersion
+from evolab.evals.models import EvalSuite
 from tests.conftest import Team
 from tests.evals.conftest import HOLDOUT_INPUT, HOLDOUT_TARGET
-from tests.evals.factories import EvalSuiteFactory, jsonl, make_version
+from tests.evals.factories import EvalSuiteFactory, make_version
 
 pytestmark = pytest.mark.django_db
 
@@ -151,7 +149,7 @@ class TestSuitePage:
                     for i in range(n)
                 ],
             )
-            with django_assert_max_num_queries(12):  # 2 of them: the nav counts
+            with django_assert_max_num_queries(13):  # 2 of them: the nav counts; 1 the open change requests
                 assert client.get(_suite_url(team, suite, "?q=k&tag=a")).status_code == 200
 
 
@@ -181,50 +179,6 @@ class TestCasePage:
         client = team.client_for("owner")
         assert client.get(f"{_suite_url(team, suite)}v/1/cases/nope/").status_code == 404
         assert client.get(f"{_suite_url(team, suite)}v/2/cases/refund-001/").status_code == 404
-
-
-class TestImportPage:
-    def _post(
-        self, client: Client, team: Team, suite: EvalSuite, content: bytes, name: str = "cases.jsonl", **data: str
-    ) -> object:
-        upload = SimpleUploadedFile(name, content)
-        return client.post(f"{_suite_url(team, suite)}import/", {"file": upload, "mode": "replace", **data})
-
-    def test_it_imports_and_redirects_to_the_new_version(self, team: Team, suite: EvalSuite) -> None:
-        data = jsonl([{"id": "n1", "q": "1+1?", "a": "2"}])
-        response = self._post(
-            team.client_for("maintainer"),
-            team,
-            suite,
-            data,
-            mapping="key=id\ninput=q\ntarget=a",
-            message="numbers",
-            default_grader='{"type": "numeric", "tolerance": 0}',
-        )
-        assert response.status_code == 302 and response["Location"].endswith("?version=2")  # type: ignore[attr-defined]
-        version = SuiteVersion.objects.get(suite=suite, number=2)
-        assert (version.message, version.case_count, version.default_grader["type"]) == ("numbers", 1, "numeric")
-
-    def test_it_lists_every_bad_line_and_creates_nothing(self, team: Team, suite: EvalSuite) -> None:
-        rows: list[object] = [{"key": f"k{i}", "input": "x", "target": "y"} for i in range(60)]
-        rows[3] = "{oops"
-        rows[10] = {"key": "k10", "input": "<img src=x onerror=alert(1)>", "target": "y", "split": "<b>"}
-        before = EvalCase.objects.count()
-        response = self._post(team.client_for("maintainer"), team, suite, jsonl([*rows, *([{"key": "k"}] * 55)]))
-        assert response.status_code == 422  # type: ignore[attr-defined]
-        body = response.content.decode()  # type: ignore[attr-defined]
-        assert "line 4" in body and "line 11" in body and "<code>split</code>" in body and "…and 7 more" in body
-        assert "<b>" not in body.split("import-errors")[1].split("</section>")[0]  # the bad value is not echoed raw
-        assert EvalCase.objects.count() == before and SuiteVersion.objects.filter(suite=suite).count() == 1
-
-    def test_csv_and_form_errors(self, team: Team, suite: EvalSuite) -> None:
-        client = team.client_for("maintainer")
-        data = '\ufeffkey,input,target\nc1,"multi\nline",yes\n'.encode()
-        response = self._post(client, team, suite, data, name="cases.csv")
-        assert response.status_code == 302  # type: ignore[attr-defined]
-        assert EvalCase.objects.get(version__number=2, version__suite=suite).input == "multi\nline"
-        response = self._post(client, team, suite, data, name="cases.csv", mapping="colour=red")
-        assert response.status_code == 422 and b"not a case field" in response.content  # type: ignore[attr-defined]
 
 
 class TestExport:

@@ -36,6 +36,9 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", RUN + "/", Role.VIEWER, "runs:run"),
     Endpoint("GET", RUN + "/progress/", Role.VIEWER, "runs:progress"),
     Endpoint("GET", RUN + "/results/{result_id}/", Role.VIEWER, "runs:result"),
+    Endpoint("GET", RUN + "/results/{result_id}/curate/target/", Role.REVIEWER, "runs:curate"),
+    Endpoint("POST", RUN + "/results/{result_id}/curate/target/", Role.REVIEWER, "runs:curate", data={"title": ""}),
+    Endpoint("GET", "/p/{slug}/suites/demo/case-runs/{case_key}/", Role.VIEWER, "runs:case_runs"),
     Endpoint("POST", RUN + "/cancel/", Role.MAINTAINER, "runs:cancel"),
     Endpoint("POST", RUN + "/resume/", Role.MAINTAINER, "runs:resume"),
     Endpoint("GET", API, Role.VIEWER, "/api/v1/projects/{slug}/runs", api=True),
@@ -61,7 +64,7 @@ def context(lab: Lab) -> dict[str, Any]:
     run = start(lab, backend=None, outputs=outputs)
     result = run.results.order_by("pk").first()
     assert result is not None
-    return {"slug": lab.team.project.slug, "number": run.number, "result_id": result.pk}
+    return {"slug": lab.team.project.slug, "number": run.number, "result_id": result.pk, "case_key": result.case.key}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

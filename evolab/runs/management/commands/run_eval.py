@@ -5,12 +5,15 @@ process with `--inline`), prints a table of scores per split, per tag and overal
 their 95% intervals, and exits 1 (CommandError) when the score is below `--fail-under`,
 when errors exceed `--max-errors`, when the run did not complete (cancelled, stopped at
 its cost cap, failed) or when `--timeout` passed; the message names every reason.
+Cases with an open dispute (evals.discussion) are left out of the `--fail-under` gate,
+as they are left out of proposal decisions; the table still shows every case.
 """
 
 from __future__ import annotations
 
 import time
 from argparse import ArgumentParser
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -24,11 +27,13 @@ from django.http import Http404
 from django.utils import timezone
 
 from evolab.core.errors import DomainError
+from evolab.evals.discussion import disputed_keys
 from evolab.evals.models import Split
 from evolab.projects.models import Backend, Project, Role
 from evolab.projects.selectors import backends_of, get_project_for
 from evolab.runs import actions
 from evolab.runs.actions import RunSpec
+from evolab.runs.case_selectors import score_without
 from evolab.runs.execution import execute_chunk
 from evolab.runs.models import ACTIVE_RUN_STATUSES, ChunkStatus, Run, RunChunk, RunStatus
 from evolab.runs.outputs import parse_outputs_jsonl, samples_for
@@ -128,7 +133,16 @@ class Command(BaseCommand):
         summary = run_summary(run)
         groups = score_breakdown(run)
         self._report(run, summary, groups)
-        failures = self._failures(run, summary, groups[-1], fail_under, options["max_errors"])
+        overall = groups[-1]
+        # Disputed cases do not decide: the gate scores the run without them.
+        disputed = disputed_keys(run.suite_version.suite_id)
+        if disputed:
+            score, excluded = score_without(run, disputed)
+            if excluded:
+                overall = replace(overall, cases=overall.cases - excluded, score=score)
+                gated = f"{score.mean:.1%}" if score is not None else "—"
+                self.stdout.write(f"{excluded} disputed case(s) left out of the gate: overall {gated}")
+        failures = self._failures(run, summary, overall, fail_under, options["max_errors"])
         if failures:
             raise CommandError("FAILED: " + "; ".join(failures))
         self.stdout.write(self.style.SUCCESS("OK"))

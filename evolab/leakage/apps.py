@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LeakageConfig(AppConfig):
+    name = "evolab.leakage"
+    label = "leakage"
