@@ -523,3 +523,54 @@ def runs_reconcile() -> int:
         for run_id in stalled.values_list("pk", flat=True):
             transaction.on_commit(partial(run_finalize_if_complete, run_id))
     return len(chunk_ids)
+
+
+def chunk_retry(*, actor: User, chunk: RunChunk) -> None:
+    """An operator sends a failed chunk, or one whose lease lapsed, to the workers again.
+
+    A failed chunk's results that its failure cut off (errored "chunk failed: …") become
+    pending again, and its completed run goes back to running until they are done;
+    results that errored on their own stay as they are. A lapsed lease is taken back at
+    once instead of waiting for the reconciler. The attempt count starts from zero.
+    """
+    with transaction.atomic():
+        locked = RunChunk.objects.select_for_update(of=("self",)).select_related("run").filter(pk=chunk.pk).first()
+        if locked is None:
+            raise Conflict("That chunk no longer exists.", field="chunk")
+        run = locked.run
+        now = timezone.now()
+        before = {"status": locked.status, "attempts": locked.attempts, "last_error": locked.last_error[:300]}
+        if locked.status == ChunkStatus.FAILED:
+            if run.status not in (RunStatus.COMPLETED, *ACTIVE_RUN_STATUSES):
+                raise Conflict(f"Run {run.number} is {run.status}: resume the run instead.", field="status")
+            CaseResult.objects.filter(
+                chunk_id=locked.pk, status=ResultStatus.ERROR, error__startswith="chunk failed:"
+            ).update(status=ResultStatus.PENDING, error="", finished_at=None)
+            Run.objects.filter(pk=run.pk, status=RunStatus.COMPLETED).update(
+                status=RunStatus.RUNNING, finished_at=None, stop_reason=""
+            )
+        elif locked.status == ChunkStatus.LEASED and locked.lease_expires_at and locked.lease_expires_at < now:
+            if run.status not in ACTIVE_RUN_STATUSES:
+                raise Conflict(f"Run {run.number} is {run.status}: resume the run instead.", field="status")
+        else:
+            raise Conflict("Only a failed chunk, or one whose lease lapsed, can be retried.", field="status")
+        RunChunk.objects.filter(pk=locked.pk).update(
+            status=ChunkStatus.PENDING,
+            lease_token="",
+            lease_expires_at=None,
+            attempts=0,
+            last_error="",
+            enqueued_at=now,
+        )
+        audit_record(
+            actor=actor,
+            project_id=run.project_id,
+            action="chunk.retry",
+            object_type="run",
+            object_id=run.pk,
+            object_label=f"run {run.number}, chunk {locked.index}",
+            before=before,
+            after={"status": ChunkStatus.PENDING},
+        )
+        event_emit(project_id=run.project_id, type="run.status", object_type="run", object_id=run.pk)
+        _enqueue_on_commit([locked.pk])

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from evolab.backends.client import BackendClient, ConnectionPool
 from evolab.backends.types import BackendConfig, ChatRequest
+from evolab.core.logging import log_context_bind
 from evolab.engine.agent_loop import run_episode
 from evolab.engine.graders import GraderConfigError, grade_async
 from evolab.engine.tools import ToolBox
@@ -110,6 +111,7 @@ def execute_chunk(chunk_id: int) -> None:
     claim = actions.chunk_claim(chunk_id)
     if claim is None:
         return
+    log_context_bind(run_id=claim.run_id)
     # The chunk's time budget runs from its claim: waiting for slots spends it too.
     deadline = time.monotonic() + actions.chunk_budget_s()
     try:

@@ -197,3 +197,29 @@ class BackendSlotLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slots} slots of backend {self.backend_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker process that is (or was recently) alive, written by the worker
+    itself every EVOLAB_WORKER_HEARTBEAT_S (see runs/heartbeat.py).
+
+    A row, not Celery's remote control: the file broker of the embedded default has no
+    broadcast, and the database is reachable from every process either way. A clean
+    shutdown deletes the row; a killed worker's row stops being renewed and shows as
+    offline, then is pruned after a day.
+    """
+
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    concurrency = models.PositiveIntegerField(default=0)
+    active_tasks = models.PositiveIntegerField(default=0)
+    processed_tasks = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["hostname", "pid"], name="heartbeat_unique_process")]
+        ordering = ["hostname", "pid"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} (pid {self.pid})"

@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
-from evolab.runs import actions
+from evolab.core.logging import log_context
+from evolab.runs import actions, heartbeat
 from evolab.runs.execution import close_event_loops, execute_chunk
 
 
 @shared_task(name="runs.run_chunk")
 def run_chunk(chunk_id: int) -> None:
     """Claim and run one chunk; a duplicate message finds the lease taken and returns."""
-    execute_chunk(chunk_id)
+    # run_id is bound once the claim names the run; the block restores both afterwards.
+    with log_context(chunk_id=chunk_id, run_id=None):
+        execute_chunk(chunk_id)
 
 
 @shared_task(name="runs.reconcile")
@@ -29,3 +32,16 @@ def _close_chunk_connections(**_: Any) -> None:
     """Chunks keep their event loop and backend connections open for the next chunk;
     close them cleanly when the process stops."""
     close_event_loops()
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    """Say this worker is alive, in a row the operations page reads (runs/heartbeat.py)."""
+    hostname = getattr(sender, "hostname", None) or "celery"
+    concurrency = int(getattr(getattr(sender, "controller", None), "concurrency", 0) or 0)
+    heartbeat.heartbeat_start(hostname=hostname, concurrency=concurrency)
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    heartbeat.heartbeat_stop()
