@@ -146,17 +146,22 @@ def _measure(cases: int, runs: int, samples: int, requests: int, out: Output) ->
     client.force_login(actor)
     numbers = ",".join(str(run.number) for run in made[1:])
     url = f"/p/{project.slug}/compare/?baseline={made[0].number}&runs={numbers}"
+    # The process's first request imports plotly and compiles templates: not the page's cost.
+    assert client.get(url).status_code == 200
     cache.clear()
     start = time.perf_counter()
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
     cold_ms = (time.perf_counter() - start) * 1000
+    cold_queries = len(captured)  # now: the context reads the connection's log lazily
     assert response.status_code == 200, f"{url}: {response.status_code}"
     elapsed = []
     for _ in range(requests):
         start = time.perf_counter()
-        client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url)
         elapsed.append((time.perf_counter() - start) * 1000)
+        warm_queries = len(captured)
     return {
         "cases": cases,
         "holdout_cases": cases // 10,
@@ -167,7 +172,8 @@ def _measure(cases: int, runs: int, samples: int, requests: int, out: Output) ->
         "cold_ms": cold_ms,
         "median_ms": statistics.median(elapsed),
         "max_ms": max(elapsed),
-        "queries": len(captured),
+        "cold_queries": cold_queries,
+        "queries": warm_queries,
         "bytes": len(response.content),
     }
 
@@ -177,9 +183,10 @@ def compare_page_benchmark(
 ) -> dict[str, Any]:
     """Time the compare page in a fresh test database; print it, write JSON under `out_dir`.
 
-    The first request after clearing the cache computes every paired comparison (a
-    bootstrap per run) and is reported as `cold_ms`; later requests reuse them, as they
-    do in use, since completed runs do not change."""
+    The first request after clearing the cache reads every sample and computes every
+    paired comparison (a bootstrap per run) and the usage box plots: it is reported as
+    `cold_ms`. Later requests reuse those, as they do in use, since completed runs do not
+    change; their median is the figure held to the target."""
     creation = connection.creation
     old_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
@@ -188,11 +195,14 @@ def compare_page_benchmark(
         creation.destroy_test_db(old_name, verbosity=0)
     report["database"] = connection.vendor
     report["target_median_ms"] = TARGET_MS
-    flag = "" if report["median_ms"] <= TARGET_MS else f"  over the {TARGET_MS:.0f} ms target"
+    report["ratio_to_target"] = report["median_ms"] / TARGET_MS
+    verdict = "within" if report["median_ms"] <= TARGET_MS else "OVER"
     out.write(
         f"\nCompare page, {runs} runs x {cases:,} cases x {samples} samples ({connection.vendor}): "
-        f"median {report['median_ms']:.1f} ms of {requests} (max {report['max_ms']:.1f}), "
-        f"cold {report['cold_ms']:.0f} ms, {report['queries']} queries, {report['bytes'] / 1024:.0f} KiB{flag}\n"
+        f"median {report['median_ms']:.1f} ms of {requests} (max {report['max_ms']:.1f}) = "
+        f"{report['ratio_to_target']:.2f} x the {TARGET_MS:.0f} ms target ({verdict}), {report['queries']} queries, "
+        f"{report['bytes'] / 1024:.0f} KiB; cold cache (every sample read, bootstraps computed) "
+        f"{report['cold_ms']:.0f} ms, {report['cold_queries']} queries\n"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -1,49 +1,40 @@
 """Compare up to eight runs against a baseline: paired deltas with intervals, per-tag
 scores, a case x run heatmap, a scatter, usage box plots, and the cases that moved.
 
-Reads are few and fixed in number, whatever the number of cases: the runs (one query),
-every scored sample of every run with its usage (one query), and the cases' tags (one
-query). Everything else is computed here from those rows.
+Reads are few and fixed in number, whatever the number of cases: the runs (one query);
+then, only for runs whose numbers are not cached yet, their cases with tags and their
+samples (two queries, `compare_data`). Each run's per-case means, per-tag scores and
+usage box plots, and its paired comparison with the baseline, are computed from its
+samples once and cached (`compare_stats`). Everything else is computed here from them.
 
 Runs on the same suite version pair by case; runs on other versions of the same suite
 are aligned by case key, and the keys that have no partner are listed. Held-out cases
 are left out of every series unless the caller may see them (`sees_holdout`).
-
-The paired statistics of a completed run against a completed baseline never change
-(same rows, fixed seed), and they are the slow part (a bootstrap per run), so they are
-kept in Django's cache under the two runs' ids and finish times.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
-from django.core.cache import cache
-from django.db import connections
 from django.db.models import F
 from django.http import Http404
 
+from evolab.charts.compare_stats import BoxNumbers, RunDigest, RunStatistics, run_statistics
 from evolab.charts.figures import BLUE, GREEN, GREY, RED, Chart, chart
-from evolab.engine.comparison import PairedComparison, compare_paired
+from evolab.engine.comparison import PairedComparison
 from evolab.engine.multiple_testing import holm_adjust
-from evolab.engine.statistics import score_estimate
-from evolab.evals.models import EvalCaseTag, Split
 from evolab.projects.models import Project
-from evolab.runs.models import CaseResult, ResultStatus, Run, RunStatus
+from evolab.runs.models import Run, RunStatus
 
 MAX_RUNS = 8  # the baseline included
 HEATMAP_CASES = 200
 UNMATCHED_SHOWN = 20
 MOVED_SHOWN = 50
 TAGS_SHOWN = 20
-RESAMPLES = 1000
-SEED = 0
 TIE = 1e-9
 
 
@@ -123,54 +114,6 @@ def pick_runs(available: Sequence[CompareRun], baseline: int, numbers: Sequence[
     return runs
 
 
-# ----------------------------------------------------------------------- rows
-
-
-@dataclass
-class RunScores:
-    """One run's finished samples, grouped by case key."""
-
-    scores: dict[str, list[float]] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
-    tokens: list[float] = field(default_factory=list)
-
-    def case_means(self) -> dict[str, float]:
-        return {key: sum(values) / len(values) for key, values in self.scores.items() if values}
-
-
-def load_scores(runs: Sequence[CompareRun], *, sees_holdout: bool) -> dict[int, RunScores]:
-    """Every finished sample of every run, in one query read straight from the cursor
-    (Django's per-value converters would cost more than the query for 100,000 rows)."""
-    rows = CaseResult.objects.filter(run_id__in=[run.id for run in runs], status=ResultStatus.DONE)
-    if not sees_holdout:
-        rows = rows.exclude(case__split=Split.HOLDOUT)
-    query = rows.values_list("run_id", "case__key", "score", "latency_s", "input_tokens", "output_tokens").order_by()
-    sql, params = query.query.sql_with_params()
-    loaded = {run.id: RunScores() for run in runs}
-    with connections[query.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        for run_id, key, score, latency, input_tokens, output_tokens in cursor.fetchall():
-            side = loaded[run_id]
-            if score is not None:
-                side.scores.setdefault(key, []).append(score)
-            if latency is not None:
-                side.latencies.append(latency)
-            side.tokens.append(input_tokens + output_tokens)
-    return loaded
-
-
-def case_tags(runs: Sequence[CompareRun], *, sees_holdout: bool) -> dict[str, set[str]]:
-    """Case key → tags, over the runs' suite versions (a key's tags may differ between
-    versions; the union is used)."""
-    rows = EvalCaseTag.objects.filter(case__version_id__in={run.suite_version_id for run in runs})
-    if not sees_holdout:
-        rows = rows.exclude(case__split=Split.HOLDOUT)
-    tags: dict[str, set[str]] = {}
-    for key, tag in rows.values_list("case__key", "tag").order_by():
-        tags.setdefault(key, set()).add(tag)
-    return tags
-
-
 # ---------------------------------------------------------------- the table
 
 
@@ -188,9 +131,7 @@ class Alignment:
         return self.only_baseline + self.only_run
 
 
-def align(
-    baseline: Mapping[str, Sequence[float]], other: Mapping[str, Sequence[float]], same_version: bool
-) -> Alignment:
+def align(baseline: Mapping[str, float], other: Mapping[str, float], same_version: bool) -> Alignment:
     """Which scored case keys the two runs share, and the first few each has alone."""
     left, right = set(baseline), set(other)
     only_left, only_right = sorted(left - right), sorted(right - left)
@@ -267,31 +208,18 @@ EXPORT_FIELDS = (
 )
 
 
-def _paired(
-    baseline: CompareRun, run: CompareRun, scores: dict[int, RunScores], sees_holdout: bool
-) -> PairedComparison | None:
-    parts = (baseline.id, baseline.finished_at, run.id, run.finished_at, int(sees_holdout), RESAMPLES)
-    key = "charts:compare:" + ":".join(map(str, parts))
-    cached = cache.get(key)
-    if cached is not None:
-        return cached[0]  # type: ignore[no-any-return]
-    comparison = compare_paired(scores[baseline.id].scores, scores[run.id].scores, seed=SEED, resamples=RESAMPLES)
-    cache.set(key, (comparison,), timeout=None)
-    return comparison
-
-
-def compare_rows(runs: Sequence[CompareRun], scores: dict[int, RunScores], *, sees_holdout: bool) -> list[CompareRow]:
+def compare_rows(runs: Sequence[CompareRun], stats: RunStatistics) -> list[CompareRow]:
     """One row per compared run: paired delta against the baseline, and with two or more
     runs, Holm-adjusted p-values over the family of comparisons."""
     baseline, others = runs[0], runs[1:]
-    comparisons = [_paired(baseline, run, scores, sees_holdout) for run in others]
-    tested = [c.p_value for c in comparisons if c is not None]
+    means = stats.digests
+    tested = [c.p_value for c in stats.comparisons if c is not None]
     adjusted = iter(holm_adjust(tested)) if len(tested) > 1 else None
     rows = []
-    for run, comparison in zip(others, comparisons, strict=True):
+    for run, comparison in zip(others, stats.comparisons, strict=True):
         p_holm = next(adjusted) if adjusted is not None and comparison is not None else None
         alignment = align(
-            scores[baseline.id].scores, scores[run.id].scores, run.suite_version_id == baseline.suite_version_id
+            means[baseline.id].means, means[run.id].means, run.suite_version_id == baseline.suite_version_id
         )
         rows.append(CompareRow(run, comparison, p_holm, alignment))
     return rows
@@ -322,13 +250,21 @@ class CaseView:
     differing: int  # cases whose mean is not the same in every run that scored them
 
 
-def case_view(runs: Sequence[CompareRun], scores: dict[int, RunScores], *, only_differ: bool) -> CaseView:
-    means = {run.id: scores[run.id].case_means() for run in runs}
-    keys = sorted(set().union(*(m.keys() for m in means.values())))
-    spread: dict[str, float] = {}
-    for key in keys:
-        values = [m[key] for m in means.values() if key in m]
-        spread[key] = max(values) - min(values)
+def case_view(runs: Sequence[CompareRun], digests: Mapping[int, RunDigest], *, only_differ: bool) -> CaseView:
+    means = {run.id: digests[run.id].means for run in runs}
+    # Lowest and highest mean of each case over the runs that scored it, run by run.
+    low: dict[str, float] = {}
+    high: dict[str, float] = {}
+    for by_key in means.values():
+        for key, mean in by_key.items():
+            if key not in low:
+                low[key] = high[key] = mean
+            elif mean < low[key]:
+                low[key] = mean
+            elif mean > high[key]:
+                high[key] = mean
+    keys = sorted(low)
+    spread = {key: high[key] - low[key] for key in keys}
     differing = [key for key in keys if spread[key] > TIE]
     shown = differing if only_differ else keys
     ranked = sorted(shown, key=lambda key: (-spread[key], key))[:HEATMAP_CASES]
@@ -337,7 +273,11 @@ def case_view(runs: Sequence[CompareRun], scores: dict[int, RunScores], *, only_
 
 def moved_cases(baseline: Mapping[str, float], run: Mapping[str, float]) -> tuple[list[CaseMove], list[CaseMove]]:
     """Cases whose mean went up, and down, against the baseline, biggest change first."""
-    moves = [CaseMove(key, baseline[key], run[key]) for key in baseline.keys() & run.keys()]
+    moves = [
+        CaseMove(key, before, after)
+        for key, before in baseline.items()
+        if (after := run.get(key)) is not None and abs(after - before) > TIE
+    ]
     up = sorted((m for m in moves if m.delta > TIE), key=lambda m: (-m.delta, m.key))
     down = sorted((m for m in moves if m.delta < -TIE), key=lambda m: (m.delta, m.key))
     return up, down
@@ -357,20 +297,18 @@ class TagScore:
     estimates: list[tuple[CompareRun, float, float, float] | None]  # mean, low, high per run
 
 
-def tag_scores(
-    runs: Sequence[CompareRun], scores: dict[int, RunScores], tags: Mapping[str, set[str]]
-) -> list[TagScore]:
-    """Mean score per tag per run with its interval (`score_estimate`), for the most
-    common tags of the baseline's scored cases."""
-    baseline_keys = scores[runs[0].id].scores.keys()
-    counts = Counter(tag for key in baseline_keys for tag in tags.get(key, ()))
+def tag_scores(runs: Sequence[CompareRun], digests: Mapping[int, RunDigest]) -> list[TagScore]:
+    """Mean score per tag per run with its interval, for the most common tags of the
+    baseline's scored cases (each run's cases carry the tags of its own suite version)."""
+    counts = {tag: stat.cases for tag, stat in digests[runs[0].id].tags.items()}
+    shown = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TAGS_SHOWN]
     rows = []
-    for tag, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TAGS_SHOWN]:
+    for tag, n in shown:
         estimates: list[tuple[CompareRun, float, float, float] | None] = []
         for run in runs:
-            by_case = {key: values for key, values in scores[run.id].scores.items() if tag in tags.get(key, ())}
-            estimate = score_estimate(by_case)
-            estimates.append(None if estimate is None else (run, estimate.mean, estimate.low, estimate.high))
+            stat = digests[run.id].tags.get(tag)
+            e = stat.estimate if stat else None
+            estimates.append(None if e is None else (run, e.mean, e.low, e.high))
         rows.append(TagScore(tag, n, estimates))
     return rows
 
@@ -456,8 +394,9 @@ def scatter_figure(baseline: CompareRun, run: CompareRun, means: Mapping[int, Ma
         layout=_layout(
             360,
             showlegend=False,
-            xaxis={"title": {"text": f"{baseline.short} (baseline)"}, "range": [-0.05, 1.05]},
-            yaxis={"title": {"text": run.short}, "range": [-0.05, 1.05], "scaleanchor": "x"},
+            # Square, with both axes on [0, 1]: the plot narrows instead of widening x.
+            xaxis={"title": {"text": f"{baseline.short} (baseline)"}, "range": [-0.05, 1.05], "constrain": "domain"},
+            yaxis={"title": {"text": run.short}, "range": [-0.05, 1.05], "scaleanchor": "x", "constrain": "domain"},
         ),
     )
     above = sum(len(keys) for (x, y), keys in points.items() if y > x + TIE)
@@ -466,26 +405,24 @@ def scatter_figure(baseline: CompareRun, run: CompareRun, means: Mapping[int, Ma
     return chart(figure, f"{run.short} against the baseline per case: {above} higher, {below} lower, {same} equal")
 
 
-def _box(name: str, values: Sequence[float]) -> go.Box | None:
-    """A box from its five numbers, not from every sample: 100,000 latencies would make
-    a page of megabytes for the same picture."""
-    if not values:
+def _box(name: str, numbers: BoxNumbers | None) -> go.Box | None:
+    if numbers is None:
         return None
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        q1 = median = q3 = ordered[0]
-    else:
-        q1, median, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
-    reach = 1.5 * (q3 - q1)
-    low = next(v for v in ordered if v >= q1 - reach)
-    high = next(v for v in reversed(ordered) if v <= q3 + reach)
+    n = numbers
     return go.Box(
-        name=name, x=[name], q1=[q1], median=[median], q3=[q3], lowerfence=[low], upperfence=[high], marker_color=BLUE
+        name=name,
+        x=[name],
+        q1=[n.q1],
+        median=[n.median],
+        q3=[n.q3],
+        lowerfence=[n.low],
+        upperfence=[n.high],
+        marker_color=BLUE,
     )
 
 
-def usage_figure(runs: Sequence[CompareRun], series: Iterable[Sequence[float]], title: str) -> Chart | None:
-    boxes = [box for run, values in zip(runs, series, strict=True) if (box := _box(run.short, values)) is not None]
+def usage_figure(runs: Sequence[CompareRun], series: Sequence[BoxNumbers | None], title: str) -> Chart | None:
+    boxes = [box for run, numbers in zip(runs, series, strict=True) if (box := _box(run.short, numbers)) is not None]
     if not boxes:
         return None
     figure = go.Figure(boxes, layout=_layout(260, showlegend=False, yaxis={"title": {"text": title}}))
@@ -523,24 +460,23 @@ class Comparison:
 
 
 def comparison_table(runs: Sequence[CompareRun], *, sees_holdout: bool) -> list[CompareRow]:
-    """Only the table (the exports): one query for the scores."""
-    return compare_rows(runs, load_scores(runs, sees_holdout=sees_holdout), sees_holdout=sees_holdout)
+    """Only the table (the exports)."""
+    return compare_rows(runs, run_statistics(runs, sees_holdout=sees_holdout))
 
 
 def build_comparison(
     runs: Sequence[CompareRun], *, sees_holdout: bool, scatter: int | None = None, only_differ: bool = False
 ) -> Comparison:
-    """Everything the page shows, from two queries."""
-    scores = load_scores(runs, sees_holdout=sees_holdout)
-    tags = case_tags(runs, sees_holdout=sees_holdout)
-    rows = compare_rows(runs, scores, sees_holdout=sees_holdout)
-    view = case_view(runs, scores, only_differ=only_differ)
+    """Everything the page shows: no query when the runs' numbers are cached, two otherwise."""
+    stats = run_statistics(runs, sees_holdout=sees_holdout)
+    digests = stats.digests
+    view = case_view(runs, digests, only_differ=only_differ)
     focus = next((run for run in runs[1:] if run.number == scatter), runs[1] if len(runs) > 1 else runs[0])
     up, down = moved_cases(view.means[runs[0].id], view.means[focus.id])
-    tag_rows = tag_scores(runs, scores, tags)
+    tag_rows = tag_scores(runs, digests)
     return Comparison(
         runs=list(runs),
-        rows=rows,
+        rows=compare_rows(runs, stats),
         tags=tag_rows,
         cases=view,
         focus=focus,
@@ -551,6 +487,6 @@ def build_comparison(
         tag_figure=tag_figure(runs, tag_rows),
         heatmap_figure=heatmap_figure(runs, view),
         scatter_figure=scatter_figure(runs[0], focus, view.means) if focus is not runs[0] else None,
-        latency_figure=usage_figure(runs, (scores[run.id].latencies for run in runs), "latency (s)"),
-        tokens_figure=usage_figure(runs, (scores[run.id].tokens for run in runs), "tokens per sample"),
+        latency_figure=usage_figure(runs, [digests[run.id].latency for run in runs], "latency (s)"),
+        tokens_figure=usage_figure(runs, [digests[run.id].tokens for run in runs], "tokens per sample"),
     )
