@@ -78,6 +78,9 @@ class BenchOptions:
     pg_url: str = "postgres://postgres@127.0.0.1:5432"
     redis_url: str = "redis://127.0.0.1:6379/13"
     out_dir: Path = Path("var/bench")
+    # The scale-out part (evolab.runs.benchmark_scaleout): a run of this many cases on one
+    # worker process and on two, PostgreSQL + Redis; 0 skips it.
+    scale_out_cases: int = 1000
 
     @property
     def ideal_s(self) -> float:
@@ -365,6 +368,15 @@ def _run_benchmark(options: BenchOptions, out: Output) -> dict[str, Any]:
                     row.detail["rerun_because"] = str(lost)
                 rows.append(row)
                 out.write(f"  {config} #{repeat}: {row.wall_s:.2f} s\n")
+    scale_out: dict[str, Any] | None = None
+    if options.scale_out_cases and options.only != "embedded":
+        from evolab.runs.benchmark_scaleout import ScaleOutOptions, scale_out_benchmark
+
+        scale_out = scale_out_benchmark(
+            ScaleOutOptions(cases=options.scale_out_cases, pg_url=options.pg_url, redis_url=options.redis_url),
+            logs,
+            out,
+        )
     bare_wall = statistics.median(row.wall_s for row in rows if row.config == "bare")
     for row in rows:
         row.x_bare = row.wall_s / bare_wall
@@ -377,6 +389,7 @@ def _run_benchmark(options: BenchOptions, out: Output) -> dict[str, Any]:
         "skipped": skipped,
         "rows": [asdict(row) for row in rows],
         "target": {"x_bare": 1.15, "cpu_ms_per_case": 3.0},
+        "scale_out": scale_out,
     }
     out.write(format_table(rows))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -15,6 +15,7 @@ from evolab.charts.benchmark import compare_page_benchmark
 from evolab.charts.benchmark_lineage import lineage_bench
 from evolab.evolution.benchmark import proposal_page_benchmark
 from evolab.runs.benchmark import CONFIGS, BenchOptions, run_benchmark
+from evolab.runs.benchmark_scaleout import ScaleOutOptions, scale_out_report
 
 
 class Command(BaseCommand):
@@ -36,6 +37,15 @@ class Command(BaseCommand):
         parser.add_argument("--pg-url", default=defaults.pg_url, help="server URL without a database name")
         parser.add_argument("--redis-url", default=defaults.redis_url, help="with a db number of its own")
         parser.add_argument("--out-dir", type=Path, default=settings.VAR_DIR / "bench")
+        parser.add_argument(
+            "--scale-out-cases",
+            type=int,
+            default=defaults.scale_out_cases,
+            help="cases of the one-worker-against-two run (PostgreSQL + Redis); 0 skips it",
+        )
+        parser.add_argument(
+            "--scale-out-only", action="store_true", help="only the scale-out run; writes scale-out.json"
+        )
         parser.add_argument("--proposal-cases", type=int, default=5000, help="proposal page benchmark; 0 skips it")
         parser.add_argument("--proposal-only", action="store_true", help="only the proposal page benchmark")
         parser.add_argument("--compare-cases", type=int, default=5000, help="compare page benchmark; 0 skips it")
@@ -43,6 +53,15 @@ class Command(BaseCommand):
         parser.add_argument("--lineage-versions", type=int, default=200, help="lineage chart benchmark; 0 skips it")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["scale_out_only"]:
+            scale_out_report(
+                ScaleOutOptions(
+                    cases=options["scale_out_cases"], pg_url=options["pg_url"], redis_url=options["redis_url"]
+                ),
+                out_dir=options["out_dir"],
+                out=self.stdout,
+            )
+            return
         if options["compare_only"]:
             compare_page_benchmark(cases=options["compare_cases"], out_dir=options["out_dir"], out=self.stdout)
             return
@@ -71,6 +90,7 @@ class Command(BaseCommand):
                 pg_url=options["pg_url"],
                 redis_url=options["redis_url"],
                 out_dir=options["out_dir"],
+                scale_out_cases=options["scale_out_cases"],
             ),
             out=self.stdout,
         )
