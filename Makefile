@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/evolab
 PORT ?= 8000
 
-.PHONY: setup demo test test-sqlite test-postgres lint bench clean
+.PHONY: setup demo test test-sqlite test-postgres lint bench clean stack-e2e load reliability
 
 setup: $(VENV)/.installed
 
@@ -32,9 +32,12 @@ test-sqlite: setup
 	$(PY) -m pytest $(TEST_ARGS)
 
 # PostgreSQL: skipped with a reason when no server answers, except in CI where it must.
+# Tests marked one_database (browser, schema fuzzing) ran in the SQLite pass already.
+# Tests marked exclusive restart PostgreSQL itself: they run alone, after the parallel pass.
 test-postgres: setup
 	@if pg_isready -q -h 127.0.0.1 -p 5432; then \
-		DATABASE_URL=$(PG_URL) $(PY) -m pytest $(TEST_ARGS); \
+		DATABASE_URL=$(PG_URL) $(PY) -m pytest $(TEST_ARGS) -m "not one_database and not exclusive" && \
+		DATABASE_URL=$(PG_URL) $(PY) -m pytest tests/reliability -m exclusive; \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL is not answering on 127.0.0.1:5432 and CI=true: failing"; exit 1; \
 	else \
@@ -50,6 +53,30 @@ lint: setup
 ## e.g. make bench BENCH_ARGS="--only embedded --workers 1 --chunk-size 200".
 bench: setup
 	$(PY) manage.py bench $(BENCH_ARGS)
+
+## The production stack run natively with the containers' commands (PostgreSQL, Redis,
+## uvicorn, two Celery workers, beat, simulator) and the whole journey in Chromium;
+## screenshots under var/e2e/stack-*.png. Bounded: 6 minutes, then every process is stopped.
+stack-e2e: setup
+	timeout --kill-after=30 360 $(PY) -m pytest tests/stack -m stack -p no:cacheprovider -s
+
+## 50 simulated reviewers browse while a 2,000-case run executes on the native stack;
+## p50/p95 page latency and errors to var/bench/load.json; fails on an error or p95 >= 500 ms.
+load: setup
+	timeout --kill-after=30 150 $(PY) -m tests.stack.load $(LOAD_ARGS)
+
+## The fault suite alone (worker kills on both brokers, poison chunk, flaky backend, cancel and
+## resume, campaign restart, grader containment, PostgreSQL and Redis restarts), on SQLite
+## then PostgreSQL. `make test` runs it too, with everything else.
+reliability: setup
+	$(PY) -m pytest tests -m reliability -p no:cacheprovider
+	@if pg_isready -q -h 127.0.0.1 -p 5432; then \
+		DATABASE_URL=$(PG_URL) $(PY) -m pytest tests -m reliability -p no:cacheprovider; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL is not answering on 127.0.0.1:5432 and CI=true: failing"; exit 1; \
+	else \
+		echo "SKIPPED: the PostgreSQL run of the fault suite (no server on 127.0.0.1:5432)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -6,19 +6,23 @@ Every error body is `{"code": <stable code>, "message": <text>}`, plus `field` (
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, django_auth
 
 from evolab.core.errors import DomainError
+from evolab.core.ratelimit import RateLimited, check_api_rate
 from evolab.evals.api import router as evals_router
 from evolab.evolution.api import router as evolution_router
 from evolab.harnesses.api import router as harnesses_router
+from evolab.labeling.api import router as labeling_router
 from evolab.projects.actions import token_authenticate
 from evolab.projects.api import router as projects_router
 from evolab.runs.api import router as runs_router
@@ -35,6 +39,8 @@ class BearerTokenAuth(HttpBearer):
         user = token_authenticate(token)
         if user is None:
             raise AuthenticationError()
+        # Counted per token (by its digest, never the secret itself), once it is known good.
+        check_api_rate("token:" + hashlib.sha256(token.encode()).hexdigest()[:40])
         request.user = user
         return user
 
@@ -51,6 +57,7 @@ api.add_router("/projects", harnesses_router)
 api.add_router("/projects", evals_router)
 api.add_router("/projects", runs_router)
 api.add_router("/projects", evolution_router)
+api.add_router("/projects", labeling_router)
 
 
 def _error(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
@@ -60,6 +67,20 @@ def _error(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpRespo
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return _error(request, exc.status, exc.as_dict())
+
+
+@api.exception_handler(RateLimited)
+def on_rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = _error(request, exc.status, exc.as_dict())
+    response["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    message = f"The request body is over the limit of {limit_mb:.3g} MB; send files as multipart uploads."
+    return _error(request, 413, {"code": "too_large", "message": message})
 
 
 STATUS_CODES = {

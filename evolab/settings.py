@@ -2,7 +2,10 @@
 
 The embedded default (no variables set) needs no server: SQLite and a file-based Celery
 broker under `var/`, and a secret key generated into `var/` on first start. Production
-(`EVOLAB_PRODUCTION=1`) requires SECRET_KEY and DATABASE_URL and hardens cookies.
+(`EVOLAB_PRODUCTION=1`) requires SECRET_KEY, DATABASE_URL and ALLOWED_HOSTS, and turns on
+HTTPS-only cookies, HSTS and the HTTPS redirect (behind a proxy that sets
+X-Forwarded-Proto); it passes `manage.py check --deploy --fail-level WARNING`. Every
+variable read here is documented in `.env.example`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from evolab.core.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,6 +34,11 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 PRODUCTION = env_bool("EVOLAB_PRODUCTION")
+# What production cannot guess: without them it would sign sessions with a throw-away key,
+# keep its data in a SQLite file inside the container, or answer for any host name.
+PRODUCTION_REQUIRED_ENV = ("SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS")
+if PRODUCTION and (_missing := [name for name in PRODUCTION_REQUIRED_ENV if not os.environ.get(name)]):
+    raise ImproperlyConfigured(f"EVOLAB_PRODUCTION=1 needs {', '.join(_missing)} (see .env.example)")
 VAR_DIR = Path(os.environ.get("EVOLAB_VAR_DIR", BASE_DIR / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -51,6 +62,8 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# An htmx request refused for CSRF gets a short message its page shows (static/js/csrf.js).
+CSRF_FAILURE_VIEW = "evolab.core.csrf.csrf_failure"
 
 INSTALLED_APPS = [
     "daphne",
@@ -65,19 +78,27 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "ninja",
+    "csp",
     "evolab.core",
     "evolab.projects",
     "evolab.harnesses",
     "evolab.evals",
     "evolab.live",
     "evolab.runs",
+    "evolab.leakage",
     "evolab.evolution",
+    "evolab.labeling",
     "evolab.charts",
     "evolab.demo",
+    "evolab.archives",
 ]
 
 MIDDLEWARE = [
+    # First: probes are answered before host checks and the HTTPS redirect (see health_views).
+    "evolab.core.health_views.HealthCheckMiddleware",
+    "evolab.core.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -152,7 +173,9 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+# The image collects static files at build time into EVOLAB_STATIC_ROOT, outside the var
+# volume: a volume would keep the previous release's files across an upgrade.
+STATIC_ROOT = Path(os.environ.get("EVOLAB_STATIC_ROOT", VAR_DIR / "static")).resolve()
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at startup when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
@@ -231,6 +254,12 @@ EVOLAB_CAMPAIGN_STEP_LEASE_S = float(os.environ.get("EVOLAB_CAMPAIGN_STEP_LEASE_
 EVOLAB_CAMPAIGN_POLL_S = float(os.environ.get("EVOLAB_CAMPAIGN_POLL_S", "1"))
 EVOLAB_CAMPAIGN_REQUEUE_S = float(os.environ.get("EVOLAB_CAMPAIGN_REQUEUE_S", "30"))
 
+# A case is flagged flaky on its page when, among runs with two or more samples, this
+# share of runs has samples that disagree (some pass, some fail), or when the mean
+# within-run variance of its sample scores reaches the second figure (engine/case_stats.py).
+EVOLAB_FLAKY_DISAGREE_FRACTION = float(os.environ.get("EVOLAB_FLAKY_DISAGREE_FRACTION", "0.25"))
+EVOLAB_FLAKY_VARIANCE = float(os.environ.get("EVOLAB_FLAKY_VARIANCE", "0.1"))
+
 CHANNEL_LAYERS = {
     "default": (
         {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
@@ -250,18 +279,97 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 
+# ---------------------------------------------------------------- HTTPS and browser security
+# Production sits behind a TLS-terminating proxy that sets X-Forwarded-Proto (uvicorn runs
+# with --proxy-headers): plain HTTP is redirected, cookies are HTTPS-only, HSTS is sent.
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("EVOLAB_SSL_REDIRECT", True)
+    # A year by default; start lower (e.g. 3600) while trying a new domain: browsers
+    # remember the answer and will refuse plain HTTP for that long.
+    SECURE_HSTS_SECONDS = int(os.environ.get("EVOLAB_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("EVOLAB_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("EVOLAB_HSTS_PRELOAD", True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # One line per model request would drown everything else (and cost CPU per call).
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "openai")},
+# Content-Security-Policy, sent in every mode (the demo and the tests too, so a page that
+# needs an inline script breaks where people look). Scripts come only from our static
+# files: no inline <script>, no on*= handlers, no hx-on, no eval; data reaches scripts as
+# data-* attributes or json_script blocks; plotly needs no 'unsafe-eval'. Styles: htmx
+# inserts its indicator <style> and plotly.js writes <style> rules and style attributes
+# on every page that draws (tests/e2e/test_csp.py saw both blocked under 'self' alone),
+# so style-src allows 'unsafe-inline': styles cannot run code; scripts stay strict.
+# Websockets are same-origin ('self' covers ws/wss).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
+
+# ---------------------------------------------------------------- logging
+# EVOLAB_LOG_FORMAT=json writes one JSON object per line (request id, run/chunk/campaign
+# id when in a task); `text` is for terminals. Credentials are scrubbed from every record.
+EVOLAB_LOG_FORMAT = os.environ.get("EVOLAB_LOG_FORMAT", "text")
+LOGGING = logging_config(log_format=EVOLAB_LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+# Celery keeps this configuration (and its filters) instead of installing its own handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# ---------------------------------------------------------------- health and operations
+# /readyz gives each check (database, broker, channel layer) this long to answer.
+EVOLAB_READY_TIMEOUT_S = float(os.environ.get("EVOLAB_READY_TIMEOUT_S", "2"))
+# Each worker writes a heartbeat row this often; the operations page counts a worker
+# online while its last beat is younger than three intervals.
+EVOLAB_WORKER_HEARTBEAT_S = float(os.environ.get("EVOLAB_WORKER_HEARTBEAT_S", "10"))
+
+# ---------------------------------------------------------------- abuse limits
+# Login lockout (django-axes), API rate limits and upload sizes; all tunable from the
+# environment. See evolab/core/ratelimit.py, evolab/core/uploads.py, evolab/core/lockout.py.
+INSTALLED_APPS += ["axes"]
+# Last, as axes asks: it turns a lockout flagged during authentication into the login page.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "evolab.core.lockout.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five failed logins lock that username from that address (the pair, so a stranger cannot
+# lock a colleague out from elsewhere) for the cool-off, in minutes; a success resets the count.
+AXES_FAILURE_LIMIT = int(os.environ.get("EVOLAB_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("EVOLAB_LOGIN_COOLOFF_MIN", "15")) / 60  # axes counts hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "evolab.core.lockout.lockout_response"
+AXES_VERBOSE = False
+
+# A shared cache when Redis is there (several web processes must see one counter).
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "evolab"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# Requests per bearer token, "N/sec|min|hour" or "off". Counted in the cache when it is
+# Redis (atomic INCR), otherwise in a database table with one atomic upsert per request.
+EVOLAB_API_RATE_LIMIT = os.environ.get("EVOLAB_API_RATE_LIMIT", "600/min")
+EVOLAB_API_RATE_STORE = os.environ.get("EVOLAB_API_RATE_STORE", "cache" if REDIS_URL else "database")
+
+# Uploads: a file over EVOLAB_MAX_UPLOAD_MB is refused with its size and the limit; other
+# request bodies (JSON, form fields) over DATA_UPLOAD_MAX_MEMORY_SIZE answer 413.
+EVOLAB_MAX_UPLOAD_MB = float(os.environ.get("EVOLAB_MAX_UPLOAD_MB", "20"))
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(float(os.environ.get("EVOLAB_MAX_BODY_MB", "5")) * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger files are spooled to a temporary file

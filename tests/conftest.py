@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,19 @@ from evolab.projects.models import Project, Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+# Tests whose answer does not depend on the database engine (a browser driving pages, a
+# schema fuzzer): `make test` runs them in its SQLite pass only, to keep the suite short.
+ONE_DATABASE_DIRS = ("e2e", "fuzz")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
+        if parts and parts[0] in ONE_DATABASE_DIRS:
+            item.add_marker(pytest.mark.one_database)
 
 
 def require_service(available: bool, reason: str) -> None:

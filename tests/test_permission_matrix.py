@@ -19,6 +19,8 @@ MATRIX_MODULES = [
     "tests.runs.test_permissions",
     "tests.evolution.test_permissions",
     "tests.charts.test_permissions",
+    "tests.labeling.test_permissions",
+    "tests.evolution.test_leakage_pages",
 ]
 
 # Reachable without a project role, on purpose; each has its own tests.
@@ -36,6 +38,10 @@ PUBLIC_OR_ACCOUNT = {
     "api:openapi-json",
     "api:openapi-view",  # the API description and its docs page
     "",  # "/" redirects to the project list
+    "healthz",
+    "readyz",  # container probes, public on purpose (tests/deploy/test_health.py)
+    "runs:operations",
+    "runs:chunk_retry",  # instance-wide, staff only (tests/deploy/test_operations.py)
 }
 ACCOUNT_API = {("GET", "/api/v1/projects"), ("POST", "/api/v1/projects")}
 
