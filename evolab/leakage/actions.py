@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from dataclasses import asdict
 from typing import Any
 
@@ -27,7 +28,7 @@ CHECKED_SPLITS = (Split.DEV, Split.HOLDOUT)
 # 10,000 long cases tens of megabytes.
 INDEX_CACHE_SIZE = 8
 
-_indexes: OrderedDict[tuple[int, int], NgramIndex] = OrderedDict()
+_indexes: OrderedDict[tuple[int, datetime, int], NgramIndex] = OrderedDict()
 _indexes_lock = threading.Lock()
 
 
@@ -40,7 +41,9 @@ def _passages(case_input: Any) -> list[str]:
 
 def case_index(suite_version: SuiteVersion, min_words: int = DEFAULT_MIN_WORDS) -> NgramIndex:
     """The n-gram index of the version's dev and holdout cases (built once, then cached)."""
-    cache_key = (suite_version.pk, min_words)
+    # The creation time too: an id alone can come back for another version after a
+    # rollback (SQLite reuses the ids of rolled-back rows) or a restored database.
+    cache_key = (suite_version.pk, suite_version.created_at, min_words)
     with _indexes_lock:
         index = _indexes.get(cache_key)
         if index is not None:

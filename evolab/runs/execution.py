@@ -15,6 +15,7 @@ A worker thread keeps one event loop and one HTTP connection pool from chunk to 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import threading
@@ -73,8 +74,12 @@ class _EventLoop:
         self.pool = ConnectionPool()
 
     def run(self, main: Callable[[ConnectionPool], Coroutine[Any, Any, T]]) -> T:
-        """Run `main(pool)` to completion on this loop."""
-        return self.runner.run(main(self.pool))
+        """Run `main(pool)` to completion on this loop, in the caller's current context.
+
+        A Runner otherwise runs every coroutine in the context it copied on first use, so
+        log lines of later chunks would carry the first chunk's run and chunk ids.
+        """
+        return self.runner.run(main(self.pool), context=contextvars.copy_context())
 
     def close(self) -> None:
         try:

@@ -127,3 +127,17 @@ def test_a_whole_evaluation_logs_no_key(lab: Lab, capture: Capture, monkeypatch:
     assert not [line for line in capture.lines if SECRET in line]
     entries = [json.loads(line) for line in capture.lines]
     assert any(entry.get("run_id") == str(run.pk) and entry.get("chunk_id") for entry in entries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_chunk_logs_its_own_run_on_a_reused_event_loop(lab: Lab, capture: Capture) -> None:
+    """A worker thread keeps its event loop from chunk to chunk; the second run's HTTP
+    client records must carry the second run's id, not the first's."""
+    first = drain(start(lab))
+    capture.lines.clear()
+    second = drain(start(lab, use_cache=False))  # the cache would answer without a request
+    assert first.pk != second.pk
+    client_entries = [
+        entry for entry in map(json.loads, capture.lines) if entry["logger"].startswith(("httpx", "httpcore", "openai"))
+    ]
+    assert client_entries and {entry.get("run_id") for entry in client_entries} == {str(second.pk)}

@@ -22,6 +22,7 @@ OUR_SCRIPTS = (
     "/static/js/evolab.js",
     "/static/js/live.js",
     "/static/js/proposal.js",
+    "/static/js/csrf.js",
     "/static/js/charts.js",
     "/static/js/vendor/plotly.min.js",
 )
