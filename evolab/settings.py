@@ -356,11 +356,17 @@ AXES_LOCKOUT_CALLABLE = "evolab.core.lockout.lockout_response"
 AXES_VERBOSE = False
 
 # A shared cache when Redis is there (several web processes must see one counter).
-CACHES = {
+CACHES: dict[str, dict[str, object]] = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "evolab"}
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        # Files, not process memory: the worker caches what the web process reads (the
+        # compare view's run digests, computed when a run completes).
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 2000},
+        }
     )
 }
 # Requests per bearer token, "N/sec|min|hour" or "off". Counted in the cache when it is

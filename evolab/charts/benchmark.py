@@ -11,19 +11,23 @@ from __future__ import annotations
 import json
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
+from evolab.charts.compare_stats import store_run_digests
 from evolab.evals.actions import suite_create, suite_version_import
 from evolab.evals.models import EvalCase, SuiteVersion
 from evolab.evolution.benchmark import BASE_FILES, Output
@@ -148,20 +152,32 @@ def _measure(cases: int, runs: int, samples: int, requests: int, out: Output) ->
     url = f"/p/{project.slug}/compare/?baseline={made[0].number}&runs={numbers}"
     # The process's first request imports plotly and compiles templates: not the page's cost.
     assert client.get(url).status_code == 200
-    cache.clear()
-    start = time.perf_counter()
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    cold_ms = (time.perf_counter() - start) * 1000
-    cold_queries = len(captured)  # now: the context reads the connection's log lazily
-    assert response.status_code == 200, f"{url}: {response.status_code}"
-    elapsed = []
-    for _ in range(requests):
+
+    def timed() -> tuple[float, int]:
         start = time.perf_counter()
         with CaptureQueriesContext(connection) as captured:
-            client.get(url)
-        elapsed.append((time.perf_counter() - start) * 1000)
-        warm_queries = len(captured)
+            response = client.get(url)
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        assert response.status_code == 200, f"{url}: {response.status_code}"
+        return elapsed_ms, len(captured)  # len() now: the context reads the log lazily
+
+    # Nothing cached at all: every sample read, every run digested, every pair compared.
+    cache.clear()
+    uncached_ms, uncached_queries = timed()
+    # What a first view sees in use: the worker digested each run as it completed
+    # (`charts.digest_run`, timed here as the worker's cost), and these pairs were
+    # never compared.
+    cache.clear()
+    start = time.perf_counter()
+    for run in made:
+        store_run_digests(run.pk)
+    digest_ms = (time.perf_counter() - start) * 1000
+    cold_ms, cold_queries = timed()
+    elapsed = []
+    for _ in range(requests):
+        elapsed_ms, warm_queries = timed()
+        elapsed.append(elapsed_ms)
+    response = client.get(url)
     return {
         "cases": cases,
         "holdout_cases": cases // 10,
@@ -170,9 +186,12 @@ def _measure(cases: int, runs: int, samples: int, requests: int, out: Output) ->
         "requests": requests,
         "url": url,
         "cold_ms": cold_ms,
+        "cold_queries": cold_queries,
+        "worker_digest_ms": digest_ms,
+        "uncached_ms": uncached_ms,
+        "uncached_queries": uncached_queries,
         "median_ms": statistics.median(elapsed),
         "max_ms": max(elapsed),
-        "cold_queries": cold_queries,
         "queries": warm_queries,
         "bytes": len(response.content),
     }
@@ -183,26 +202,40 @@ def compare_page_benchmark(
 ) -> dict[str, Any]:
     """Time the compare page in a fresh test database; print it, write JSON under `out_dir`.
 
-    The first request after clearing the cache reads every sample and computes every
-    paired comparison (a bootstrap per run) and the usage box plots: it is reported as
-    `cold_ms`. Later requests reuse those, as they do in use, since completed runs do not
-    change; their median is the figure held to the target."""
+    `cold_ms`, the figure held to the target, is a first view of these runs as it happens
+    in use: each run was digested by the worker when it completed (`worker_digest_ms`,
+    all runs, both holdout visibilities), no pair of them compared yet, so the view
+    computes every paired comparison but reads no sample. `median_ms` is a repeated view
+    (everything cached); `uncached_ms` a view with an empty cache (every sample read and
+    digested in the request: the worker never ran, or the cache was cleared)."""
     creation = connection.creation
     old_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        report = _measure(cases, runs, samples, requests, out)
-    finally:
-        creation.destroy_test_db(old_name, verbosity=0)
+    # The benchmark clears the cache: when it is the embedded file cache, a folder of its
+    # own, not the one a running demo shares with its worker.
+    backend = settings.CACHES["default"]["BACKEND"]
+    with tempfile.TemporaryDirectory(prefix="evolab-bench-cache-") as folder, ExitStack() as stack:
+        if backend.endswith(".FileBasedCache"):
+            private = {**settings.CACHES["default"], "LOCATION": folder}
+            stack.enter_context(override_settings(CACHES={"default": private}))
+        try:
+            report = _measure(cases, runs, samples, requests, out)
+        finally:
+            creation.destroy_test_db(old_name, verbosity=0)
     report["database"] = connection.vendor
-    report["target_median_ms"] = TARGET_MS
-    report["ratio_to_target"] = report["median_ms"] / TARGET_MS
-    verdict = "within" if report["median_ms"] <= TARGET_MS else "OVER"
+    report["cache"] = backend
+    report["target_ms"] = TARGET_MS
+    report["ratio_to_target"] = report["cold_ms"] / TARGET_MS
+    verdict = "within" if report["cold_ms"] <= TARGET_MS else "OVER"
     out.write(
-        f"\nCompare page, {runs} runs x {cases:,} cases x {samples} samples ({connection.vendor}): "
-        f"median {report['median_ms']:.1f} ms of {requests} (max {report['max_ms']:.1f}) = "
-        f"{report['ratio_to_target']:.2f} x the {TARGET_MS:.0f} ms target ({verdict}), {report['queries']} queries, "
-        f"{report['bytes'] / 1024:.0f} KiB; cold cache (every sample read, bootstraps computed) "
-        f"{report['cold_ms']:.0f} ms, {report['cold_queries']} queries\n"
+        f"\nCompare page, {runs} runs x {cases:,} cases x {samples} samples ({connection.vendor}):\n"
+        f"  first view (runs digested by the worker, pairs not cached): {report['cold_ms']:.0f} ms = "
+        f"{report['ratio_to_target']:.2f} x the {TARGET_MS:.0f} ms target ({verdict}), "
+        f"{report['cold_queries']} queries\n"
+        f"  repeated view: median {report['median_ms']:.1f} ms of {requests} (max {report['max_ms']:.1f}), "
+        f"{report['queries']} queries, {report['bytes'] / 1024:.0f} KiB\n"
+        f"  empty cache (every sample read in the request): {report['uncached_ms']:.0f} ms, "
+        f"{report['uncached_queries']} queries; "
+        f"worker digests of the {runs} runs: {report['worker_digest_ms']:.0f} ms\n"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -27,6 +27,7 @@ from evolab.core.errors import Conflict, ValidationFailed
 from evolab.evals.models import EvalCase, SuiteVersion
 from evolab.harnesses.models import HarnessVersion
 from evolab.projects.models import Backend, Project
+from evolab.runs.completion import run_completed
 from evolab.runs.models import (
     ACTIVE_RUN_STATUSES,
     CaseResult,
@@ -484,6 +485,7 @@ def run_finalize_if_complete(run_id: int) -> None:
         )
         if finished:
             event_emit(project_id=run["project_id"], type="run.status", object_type="run", object_id=run_id)
+            run_completed(run_id)
 
 
 def _failed_chunks_reason(failed: list[tuple[int, str]]) -> str:

@@ -289,3 +289,48 @@ def test_as_dict_is_json_friendly() -> None:
     assert stored["delta"] == result.delta
     assert stored["test"] == "permutation"
     assert set(stored) >= {"n", "low", "high", "p_value", "wins", "losses", "ties", "noise_floor", "mde"}
+
+
+def test_bootstrap_of_many_distinct_differences_is_close_to_scipy() -> None:
+    # Continuous scores: every difference distinct, so each resample draws case indices
+    # (pass/fail samples, above, draw counts per distinct difference instead).
+    rng = random.Random(5)
+    parent = {f"c{i}": [rng.random()] for i in range(300)}
+    candidate = {key: [min(1.0, max(0.0, s[0] + rng.gauss(0.04, 0.2)))] for key, s in parent.items()}
+
+    result = compare_paired(parent, candidate, seed=3, resamples=4000)
+
+    expected = stats.bootstrap(
+        (case_means(candidate), case_means(parent)),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        paired=True,
+        method="percentile",
+        n_resamples=20000,
+        rng=np.random.default_rng(0),
+    ).confidence_interval
+    assert result is not None
+    assert result.low == pytest.approx(expected.low, abs=0.005)
+    assert result.high == pytest.approx(expected.high, abs=0.005)
+
+
+def test_sampled_permutation_p_of_few_distinct_differences_is_close_to_scipy() -> None:
+    # Pass/fail samples, k = 2: differences take five values, so the sampled test draws
+    # how many copies of each keep their sign.
+    rng = random.Random(9)
+    parent = {f"c{i}": [float(rng.random() < 0.5) for _ in range(2)] for i in range(120)}
+    candidate = {key: [float(rng.random() < 0.56) for _ in range(2)] for key in parent}
+
+    result = compare_paired(parent, candidate, resamples=20000)
+
+    expected = stats.permutation_test(
+        (case_means(candidate), case_means(parent)),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        permutation_type="samples",
+        n_resamples=50000,
+        vectorized=True,
+        rng=np.random.default_rng(0),
+    )
+    assert result is not None
+    assert result.test == "permutation"
+    assert 0.02 < expected.pvalue < 0.9
+    assert result.p_value == pytest.approx(expected.pvalue, abs=0.015)
