@@ -122,7 +122,7 @@ class StackProcess:
         return "\n".join(f"  {line}" for line in tail)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """Whether any process of the group still runs (zombies do not count)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -147,7 +147,7 @@ def stop_group(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) 
             os.killpg(pgid, signal.SIGKILL)
         process.wait()
     deadline = time.monotonic() + grace_s
-    while _group_alive(pgid):
+    while group_alive(pgid):
         if time.monotonic() > deadline:
             with suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)

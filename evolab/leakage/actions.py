@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from django.db.models import OuterRef, Subquery

@@ -39,6 +39,7 @@ from evolab.backends.simulator.faults import LatencyConfig
 from evolab.backends.simulator.state import RequestRecord, episode_key
 from evolab.backends.simulator.testing import RunningSimulator, running_simulator
 from evolab.celery import app as celery_app
+from evolab.core.stack_runner import group_alive
 from evolab.demo import demo_harness_files, demo_suite_rows
 from evolab.evals.actions import suite_create, suite_version_import
 from evolab.evals.models import SuiteVersion
@@ -191,18 +192,6 @@ def database_url() -> str:
     pytest.fail(f"no reliability tests for the {connection.vendor} database")
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs (zombies waiting to be reaped do not)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
 @dataclass
 class Worker:
     """One `celery worker` process group. `kill` it; `start` it again like a supervisor."""
@@ -256,7 +245,7 @@ class Worker:
             os.killpg(pgid, signal.SIGKILL)
         self.process.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while _group_alive(pgid):
+        while group_alive(pgid):
             if time.monotonic() > deadline:
                 raise AssertionError(f"worker {self.name}: processes of group {pgid} survived SIGKILL")
             time.sleep(0.02)

@@ -18,7 +18,7 @@ import pytest
 
 from evolab.core import stack_runner
 from evolab.core.stack import STACK_COMMANDS
-from evolab.core.stack_runner import StackError, _group_alive, native_commands, services_unavailable, stop_group
+from evolab.core.stack_runner import StackError, group_alive, native_commands, services_unavailable, stop_group
 from tests.conftest import require_service
 
 
@@ -69,7 +69,7 @@ def test_stopping_a_group_also_ends_children_that_ignore_sigterm() -> None:
         assert time.monotonic() < deadline, "the shell did not start its children"
         time.sleep(0.02)
     stop_group(process, grace_s=0.5)
-    assert not _group_alive(process.pid)
+    assert not group_alive(process.pid)
 
 
 def _children(pid: int) -> list[int]:
@@ -106,4 +106,4 @@ def test_sigterm_to_the_runner_stops_every_process_of_the_stack(tmp_path: Path) 
         if runner.poll() is None:
             runner.kill()
             runner.wait()
-    assert not [pid for pid in groups if _group_alive(pid)]
+    assert not [pid for pid in groups if group_alive(pid)]
