@@ -40,3 +40,19 @@ def inert_text(value: Any) -> SafeString:
 
 
 register.filter("inert", inert_text, is_safe=True)
+
+_PLAIN_REPLACEMENTS: dict[int, str] = {
+    **{code: chr(0x2400 + code) for code in range(32) if code not in (9, 10)},
+    0x7F: "\u2421",
+    **{code: f"U+{code:04X}" for code in range(0x80, 0xA0)},
+    **{code: f"U+{code:04X}" for code in _BIDI},
+}
+
+
+def inert_plain(value: Any) -> str:
+    """The same visible escapes without markup, for where no tag may go (a <title>, an
+    attribute); the result is not marked safe, so the template still escapes it."""
+    return ("" if value is None else str(value)).translate(_PLAIN_REPLACEMENTS)
+
+
+register.filter("inert_plain", inert_plain)
