@@ -24,7 +24,7 @@ from django.db.models import F
 from django.http import Http404
 
 from evolab.charts.compare_stats import BoxNumbers, RunDigest, RunStatistics, run_statistics
-from evolab.charts.figures import BLUE, GREEN, GREY, RED, Chart, chart
+from evolab.charts.figures import BLUE, GREEN, GREY, RED, Chart, chart, plotly_text
 from evolab.engine.comparison import PairedComparison
 from evolab.engine.multiple_testing import holm_adjust
 from evolab.projects.models import Project
@@ -323,7 +323,7 @@ def tag_figure(runs: Sequence[CompareRun], rows: Sequence[TagScore]) -> Chart | 
         traces.append(
             go.Bar(
                 name=run.short + (" (baseline)" if index == 0 else ""),
-                x=[tag for tag, _ in points],
+                x=[plotly_text(tag) for tag, _ in points],
                 y=[e[1] for _, e in points],  # type: ignore[index]
                 error_y={
                     "type": "data",
@@ -350,7 +350,7 @@ def heatmap_figure(runs: Sequence[CompareRun], view: CaseView) -> Chart | None:
         go.Heatmap(
             z=z,
             x=[run.short for run in runs],
-            y=view.keys,
+            y=[plotly_text(key) for key in view.keys],
             zmin=0,
             zmax=1,
             colorscale=[[0, RED], [0.5, "#f5f5f4"], [1, GREEN]],
@@ -378,7 +378,10 @@ def scatter_figure(baseline: CompareRun, run: CompareRun, means: Mapping[int, Ma
     xy = list(points)
     colours = [GREEN if y > x + TIE else RED if y < x - TIE else GREY for x, y in xy]
     sizes = [6 + 4 * math.log2(len(points[p])) for p in xy]
-    hover = [f"{len(points[p])} cases: " + ", ".join(points[p][:5]) + (" …" if len(points[p]) > 5 else "") for p in xy]
+    hover = [
+        f"{len(points[p])} cases: " + ", ".join(map(plotly_text, points[p][:5])) + (" …" if len(points[p]) > 5 else "")
+        for p in xy
+    ]
     figure = go.Figure(
         [
             go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": GREY, "dash": "dot"}, hoverinfo="skip"),

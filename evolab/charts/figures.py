@@ -6,6 +6,7 @@ opens a point's `customdata` (the URL of the run, proposal or case behind it) on
 
 from __future__ import annotations
 
+import html
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,16 @@ class Chart:
     figure_json: str
     summary: str
     empty: bool = False
+
+
+def plotly_text(value: str) -> str:
+    """Text a person or a model wrote (case keys, tags, reasons), made safe for a figure.
+
+    plotly.js reads a subset of HTML in every string it draws (hover text, tick labels,
+    annotations, titles): `<a href>` becomes a live link, `<span style>` restyles, and it
+    decodes `&lt;`, `&gt;`, `&amp;` and numeric entities (not `&quot;`). Escaping `&`, `<`
+    and `>` leaves no tag for it to find, and it shows the text exactly as written."""
+    return html.escape(value, quote=False)
 
 
 def chart(figure: go.Figure, summary: str, *, empty: bool = False) -> Chart:

@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from django.urls import reverse
 
-from evolab.charts.figures import AMBER, BLUE, GREEN, GREY, PURPLE, RED, Chart, chart, layout, split_scores
+from evolab.charts.figures import AMBER, BLUE, GREEN, GREY, PURPLE, RED, Chart, chart, layout, plotly_text, split_scores
 from evolab.core.models import AuditEvent
 from evolab.evals.models import Split
 from evolab.evals.selectors import can_see_holdout
@@ -167,7 +167,10 @@ def progress_chart(project: Project, campaign: Campaign, role: Role | int) -> Ch
         figure.add_vline(x=round_number, line={"color": AMBER, "dash": "dash"}, annotation_text=f"budget {levels}")
     last_round = max([*progress.parents, *(c.round for c in progress.candidates)])
     if campaign.status_reason:
-        figure.add_vline(x=last_round, line={"color": GREY, "dash": "dot"}, annotation_text=campaign.status_reason[:60])
+        # The reason may quote a person (a pause) or an error: drawn as text, never as tags.
+        figure.add_vline(
+            x=last_round, line={"color": GREY, "dash": "dot"}, annotation_text=plotly_text(campaign.status_reason[:60])
+        )
     return chart(figure, _summary(progress, campaign))
 
 

@@ -14,13 +14,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from evolab.charts.benchmark import compare_fixture, suite_with_cases, write_run
+from evolab.charts.compare import MAX_RUNS
 from evolab.charts.compare_stats import RESAMPLES, SEED
 from evolab.engine.comparison import compare_paired
 from evolab.engine.multiple_testing import holm_adjust
 from evolab.engine.statistics import score_estimate
+from evolab.evals.models import Split
 from evolab.evolution.benchmark import BASE_FILES
 from evolab.harnesses.actions import version_create
-from evolab.runs.models import Run
+from evolab.runs.models import CaseResult, ResultStatus, Run
 from tests.conftest import Team
 from tests.factories import ProjectFactory
 
@@ -191,3 +193,86 @@ def test_query_count_does_not_grow_with_cases(team: Team, django_assert_num_quer
                 assert client.get(url).status_code == 200
         with django_assert_num_queries(cold - 2):
             assert client.get(url).status_code == 200
+
+
+# --------------------------------------------- figures against the database, cell by cell
+
+
+def _db_means(run: Run, holdout: bool) -> dict[str, float]:
+    """Each scored case's mean over its samples, read from the CaseResult rows themselves."""
+    rows = CaseResult.objects.filter(run=run, status=ResultStatus.DONE, score__isnull=False)
+    if not holdout:
+        rows = rows.exclude(case__split=Split.HOLDOUT)
+    samples: dict[str, list[float]] = {}
+    for key, score in rows.values_list("case__key", "score"):
+        samples.setdefault(key, []).append(float(score))
+    return {key: sum(values) / len(values) for key, values in samples.items()}
+
+
+def _figure(team: Team, persona: str, query: str, name: str) -> dict[str, Any]:
+    response = team.client_for(persona).get(f"/p/{team.project.slug}/compare/?{query}")
+    assert response.status_code == 200
+    chart = getattr(response.context["comparison"], name)
+    assert chart is not None, f"no {name}"
+    return json.loads(chart.figure_json)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("persona", "holdout"), [("maintainer", True), ("viewer", False)])
+def test_scatter_points_are_the_per_case_means_of_both_runs(
+    team: Team, runs: list[Run], persona: str, holdout: bool
+) -> None:
+    figure = _figure(team, persona, "baseline=1&runs=2,3&scatter=3", "scatter_figure")
+    points = figure["data"][1]
+    baseline, run = _db_means(runs[0], holdout), _db_means(runs[2], holdout)
+    expected: dict[tuple[float, float], list[str]] = {}
+    for key in sorted(baseline.keys() & run.keys()):
+        expected.setdefault((round(baseline[key], 4), round(run[key], 4)), []).append(key)
+    drawn = {
+        (x, y): text.split(": ", 1)[1].split(", ")
+        for x, y, text in zip(points["x"], points["y"], points["text"], strict=True)
+    }
+    assert drawn == expected
+    # By hand (BASELINE → WORSE): a .5 → 0, b 0 → 0, c 1 → .5, d .75 → .75, h 0 → .5 (holdout).
+    hand = {(0.5, 0.0): ["a"], (0.0, 0.0): ["b"], (1.0, 0.5): ["c"], (0.75, 0.75): ["d"]}
+    assert drawn == ({**hand, (0.0, 0.5): ["h"]} if holdout else hand)
+    assert figure["layout"]["xaxis"]["title"]["text"] == "run 1 (baseline)"
+    assert figure["layout"]["yaxis"]["title"]["text"] == "run 3"
+
+
+@pytest.mark.parametrize(("persona", "holdout"), [("maintainer", True), ("viewer", False)])
+def test_heatmap_is_the_full_case_by_run_matrix_of_means(
+    team: Team, runs: list[Run], persona: str, holdout: bool
+) -> None:
+    figure = _figure(team, persona, "baseline=1&runs=2,3,4", "heatmap_figure")
+    heatmap = figure["data"][0]
+    assert heatmap["x"] == ["run 1", "run 2", "run 3", "run 4"]
+    means = [_db_means(run, holdout) for run in runs]
+    every_key = set().union(*means)
+    assert sorted(heatmap["y"]) == sorted(every_key)  # every case, each once (c only v1, e only v2)
+    assert len(heatmap["z"]) == len(heatmap["y"])
+    for key, row in zip(heatmap["y"], heatmap["z"], strict=True):
+        assert len(row) == len(runs)
+        for cell, by_key in zip(row, means, strict=True):
+            if key in by_key:
+                assert cell == pytest.approx(by_key[key]), key
+            else:
+                assert cell is None, key  # a case the run did not have is an empty cell, not 0
+    cell = {key: dict(zip(heatmap["x"], row, strict=True)) for key, row in zip(heatmap["y"], heatmap["z"], strict=True)}
+    assert (cell["d"]["run 1"], cell["d"]["run 2"], cell["c"]["run 4"], cell["e"]["run 1"]) == (0.75, 1.0, None, None)
+
+
+def test_more_than_the_maximum_number_of_runs_is_refused(team: Team, runs: list[Run]) -> None:
+    harness, v1 = runs[0].harness_version, runs[0].suite_version
+    for number in range(5, 5 + MAX_RUNS - 3):  # runs 5..9: with 1..4 there are MAX_RUNS + 1
+        write_run(team.project, number, harness, v1, BETTER)
+    client = team.client_for("viewer")
+    url = f"/p/{team.project.slug}/compare/?baseline=1&runs="
+    at_most = ",".join(str(n) for n in range(2, MAX_RUNS + 1))  # MAX_RUNS - 1 others: allowed
+    assert client.get(url + at_most).status_code == 200
+    too_many = ",".join(str(n) for n in range(2, MAX_RUNS + 2))
+    for query in ("", "&format=json", "&format=csv"):
+        response = client.get(url + too_many + query)
+        assert response.status_code == 400, query
+        assert f"At most {MAX_RUNS - 1} runs can be compared with a baseline." in response.content.decode()
+    # Duplicates and the baseline itself do not count against the limit.
+    assert client.get(url + at_most + ",2,1").status_code == 200
