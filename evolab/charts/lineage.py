@@ -27,6 +27,7 @@ from django.urls import reverse
 from evolab.charts.figures import AMBER, GREEN, GREY, PURPLE, RED, Chart, chart, layout
 from evolab.core.models import AuditEvent
 from evolab.evolution.models import Outcome, Proposal
+from evolab.harnesses.head_log import HEAD_MOVE_ACTIONS, moved_to
 from evolab.harnesses.models import HarnessHead, HarnessParent, HarnessVersion
 from evolab.projects.models import Project
 
@@ -103,15 +104,16 @@ def _audit_marks(project: Project) -> tuple[set[int], set[int], set[int]]:
     was_head: set[int] = set()
     revert_numbers: set[int] = set()
     revert_pks: set[int] = set()
-    rows = AuditEvent.objects.filter(
-        project_id=project.pk, action__in=("harness.head", "proposal.revert", "harness.revert")
-    ).values_list("action", "object_id", "after")
+    rows = AuditEvent.objects.filter(project_id=project.pk, action__in=HEAD_MOVE_ACTIONS).values_list(
+        "action", "object_id", "after"
+    )
     for action, object_id, after in rows:
-        after = after or {}
-        if action == "harness.head" and "number" in after:
-            was_head.add(after["number"])
-        elif action == "proposal.revert" and "head" in after:
-            revert_numbers.add(after["head"])
+        number = moved_to(action, after)
+        if number is None:
+            continue
+        was_head.add(number)
+        if action == "proposal.revert":
+            revert_numbers.add(number)
         elif action == "harness.revert":
             revert_pks.add(int(object_id))
     return was_head, revert_numbers, revert_pks

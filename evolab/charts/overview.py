@@ -1,10 +1,11 @@
 """The project overview charts: the score of each accepted version over time, and spend.
 
 Accepted versions are the versions that were head at some point, read from the audit
-log's `harness.head` events (append-only, written by `harnesses.actions.head_move` on
-every move). Merged proposals plus the base would miss versions people uploaded or
-reverted to by hand, which head also carried; the audit log has every one of them, with
-the time it became head.
+log's head moves (append-only; each decision that moves head records the move in its
+one event: `harness.head`, `harness.revert`, `proposal.merge` incl. auto-merges,
+`proposal.revert`, see `harnesses.head_log`). Merged proposals plus the base would miss
+versions people uploaded or reverted to by hand, which head also carried; the audit log
+has every one of them, with the time it became head.
 
 A version's score on a split is the mean of its latest completed run on that split (on
 the chosen suite version), with the 95% interval of `engine.statistics.score_estimate`.
@@ -38,6 +39,7 @@ from evolab.core.models import AuditEvent
 from evolab.engine.statistics import Estimate
 from evolab.evals.models import Split, SuiteVersion
 from evolab.evolution.models import Proposal
+from evolab.harnesses.head_log import HEAD_MOVE_ACTIONS, head_moves
 from evolab.projects.models import Project, Role
 from evolab.runs.models import CaseResult
 
@@ -56,12 +58,8 @@ class VersionPoint:
 
 def accepted_versions(project: Project) -> list[tuple[int, datetime]]:
     """(version number, time it became head), in the order head moved."""
-    events = AuditEvent.objects.filter(project_id=project.pk, action="harness.head").order_by("created_at", "id")
-    return [
-        (int(after["number"]), created)
-        for created, after in events.values_list("created_at", "after")
-        if isinstance(after, dict) and "number" in after
-    ]
+    events = AuditEvent.objects.filter(project_id=project.pk, action__in=HEAD_MOVE_ACTIONS).order_by("created_at", "id")
+    return head_moves(events.values_list("action", "created_at", "after"))
 
 
 def version_scores(

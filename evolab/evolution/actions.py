@@ -37,6 +37,7 @@ from evolab.evolution.models import (
 )
 from evolab.evolution.policy import PolicyRules
 from evolab.harnesses.actions import head_move
+from evolab.harnesses.head_log import head_fields
 from evolab.harnesses.models import HarnessVersion
 from evolab.leakage.actions import leakage_check
 from evolab.leakage.models import Subject
@@ -429,11 +430,21 @@ def proposal_submit(*, actor: User, campaign: Campaign, files: Mapping[str, str]
 def proposal_merge(*, actor: User | None, proposal: Proposal, details: Mapping[str, Any] | None = None) -> None:
     """Move head from the proposal's base to its candidate by compare-and-swap; a head
     that moved meanwhile raises Conflict (field "head") and leaves everything as it was.
-    `actor` None is a merge by policy; `details` go into the audit record."""
+    `actor` None is a merge by policy; `details` go into the audit record.
+
+    One audit event, `proposal.merge`, records the decision and the head move it made
+    (`before`/`after`: the old and new head's number and digest); `head_move` writes none
+    of its own (issue #11: one event per decision; `harnesses.head_log` reads them)."""
     if proposal.candidate_version is None:
         raise Conflict("This proposal made no version to merge.", field="proposal")
     with transaction.atomic():
-        head_move(actor=actor, project=proposal.project, expected=proposal.base_version, new=proposal.candidate_version)
+        head_move(
+            actor=actor,
+            project=proposal.project,
+            expected=proposal.base_version,
+            new=proposal.candidate_version,
+            audited_by_caller=True,
+        )
         Proposal.objects.filter(pk=proposal.pk).update(merged_at=timezone.now(), merged_by=actor)
         Campaign.objects.filter(pk=proposal.campaign_id, parent_version=proposal.base_version).update(
             parent_version=proposal.candidate_version
@@ -445,7 +456,8 @@ def proposal_merge(*, actor: User | None, proposal: Proposal, details: Mapping[s
             object_type="proposal",
             object_id=proposal.pk,
             object_label=f"proposal {proposal.number} → v{proposal.candidate_version.number}",
-            after=dict(details) if details else None,
+            before=head_fields(proposal.base_version),
+            after={**(details or {}), **head_fields(proposal.candidate_version)},
         )
         event_emit(
             project_id=proposal.project_id, type="proposal.status", object_type="proposal", object_id=proposal.pk

@@ -41,6 +41,7 @@ from evolab.evolution.models import (
 from evolab.evolution.notifications import notify
 from evolab.evolution.review import comment_add
 from evolab.harnesses.actions import check_harness_config, version_create
+from evolab.harnesses.head_log import head_fields
 from evolab.harnesses.models import HarnessHead, HarnessVersion
 from evolab.harnesses.tree import TreeDiff, diff_trees, normalise_text, normalise_tree
 from evolab.projects.models import Project, Role
@@ -395,6 +396,7 @@ def proposal_revert(*, actor: User, proposal: Proposal, reason: str) -> HarnessV
             files=files,
             message=f"Revert proposal #{proposal.number}: {reason}",
             parents=[head],
+            audited_by_caller=True,  # the proposal.revert event below records the version and the move
         )
         # A campaign that was following head follows the revert (as a merge moves it).
         Campaign.objects.filter(pk=proposal.campaign_id, parent_version=head).update(parent_version=version)
@@ -411,8 +413,8 @@ def proposal_revert(*, actor: User, proposal: Proposal, reason: str) -> HarnessV
             object_type="proposal",
             object_id=proposal.pk,
             object_label=f"proposal {proposal.number} reverted in v{version.number}",
-            before={"head": head.number},
-            after={"head": version.number, "reason": reason},
+            before=head_fields(head),
+            after={**head_fields(version), "parents": [head.number], "files": len(version.files), "reason": reason},
         )
         event_emit(
             project_id=proposal.project_id, type="proposal.status", object_type="proposal", object_id=proposal.pk

@@ -3,6 +3,11 @@
 Callers (views, API operations, later the evolution app) have already checked the
 actor's role. Each function validates first, then changes the database atomically and
 records the change in the audit log inside the same transaction.
+
+One decision, one audit event (issue #11): when a version or a head move is part of a
+larger decision (a revert here, a merge or a revert of a proposal in the evolution app),
+the caller passes `audited_by_caller=True` and records the version and the head move in
+its own event instead (see `head_log` for where each event keeps the move).
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ def version_create(
     parents: list[HarnessVersion] | None = None,
     author_label: str | None = None,
     move_head: bool = True,
+    audited_by_caller: bool = False,
 ) -> HarnessVersion:
     """Store a new version of `files` and, by default, make it head.
 
@@ -108,6 +114,8 @@ def version_create(
     committed meanwhile, or the caller built on an older version) nothing is stored and
     `Conflict` is raised. Files identical to the first parent are refused ("nothing
     changed"). Paths, sizes and `harness.yaml` are validated before anything is written.
+    With `audited_by_caller` neither the version nor the head move is audited here: the
+    caller's one event for its decision records both, in the same transaction.
     """
     tree = normalise_tree(files)
     check_harness_config(tree)
@@ -142,30 +150,46 @@ def version_create(
         HarnessParent.objects.bulk_create(
             HarnessParent(child=version, parent=parent, position=position) for position, parent in enumerate(parents)
         )
-        audit_record(
-            actor=actor,
-            project_id=project.pk,
-            action="harness.version.create",
-            object_type="harness_version",
-            object_id=version.pk,
-            object_label=f"{version.label} · {version.short_digest} {message.splitlines()[0]}",
-            after={
-                **_version_summary(version),  # type: ignore[dict-item]
-                "parents": [p.number for p in parents],
-                "files": len(tree),
-                "author": label,
-            },
-        )
+        if not audited_by_caller:
+            audit_record(
+                actor=actor,
+                project_id=project.pk,
+                action="harness.version.create",
+                object_type="harness_version",
+                object_id=version.pk,
+                object_label=f"{version.label} · {version.short_digest} {message.splitlines()[0]}",
+                after={
+                    **_version_summary(version),  # type: ignore[dict-item]
+                    "parents": [p.number for p in parents],
+                    "files": len(tree),
+                    "author": label,
+                },
+            )
         if move_head:
-            head_move(actor=actor, project=project, expected=parents[0] if parents else None, new=version)
+            head_move(
+                actor=actor,
+                project=project,
+                expected=parents[0] if parents else None,
+                new=version,
+                audited_by_caller=audited_by_caller,
+            )
     return version
 
 
-def head_move(*, actor: Actor, project: Project, expected: HarnessVersion | None, new: HarnessVersion) -> None:
+def head_move(
+    *,
+    actor: Actor,
+    project: Project,
+    expected: HarnessVersion | None,
+    new: HarnessVersion,
+    audited_by_caller: bool = False,
+) -> None:
     """Point head at `new` if and only if it is still at `expected` (None: no head yet).
 
     A conditional UPDATE is the whole check, so two concurrent moves cannot both win:
-    the loser gets `Conflict` and head keeps the winner's version.
+    the loser gets `Conflict` and head keeps the winner's version. A person's direct move
+    writes `harness.head`; with `audited_by_caller` the caller's decision event (a merge,
+    a revert) records the move instead.
     """
     if new.project_id != project.pk:
         raise ValidationFailed(f"v{new.number} belongs to another project.", field="version")
@@ -182,7 +206,7 @@ def head_move(*, actor: Actor, project: Project, expected: HarnessVersion | None
             )
             if moved != 1:
                 raise _head_moved(project, expected)
-        if expected is not None and expected.pk == new.pk:
+        if audited_by_caller or (expected is not None and expected.pk == new.pk):
             return
         audit_record(
             actor=actor,
@@ -226,7 +250,9 @@ def version_revert(*, actor: Actor, project: Project, target: HarnessVersion, re
             files=target.files,
             message=f"Revert to v{target.number}: {reason}",
             parents=[head],
+            audited_by_caller=True,
         )
+        # The one event of this decision: the new version, and head moving to it from `before`.
         audit_record(
             actor=actor,
             project_id=project.pk,
@@ -235,7 +261,14 @@ def version_revert(*, actor: Actor, project: Project, target: HarnessVersion, re
             object_id=version.pk,
             object_label=f"{version.label} reverts to {target.label}",
             before=_version_summary(head),
-            after={**_version_summary(version), "target": target.number, "reason": reason},  # type: ignore[dict-item]
+            after={
+                **_version_summary(version),  # type: ignore[dict-item]
+                "parents": [head.number],
+                "files": len(version.files),
+                "author": version.author_label,
+                "target": target.number,
+                "reason": reason,
+            },
         )
     return version
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from evolab.charts.benchmark_lineage import FILES, bare_campaign, lineage_history
 from evolab.charts.lineage import Fate, project_lineage
+from evolab.evolution.actions import proposal_merge
 from evolab.evolution.models import Outcome, Proposal, ProposalStage, ProposerKind
 from evolab.evolution.rebase import proposal_revert
 from evolab.harnesses.actions import head_move, version_create
@@ -97,6 +98,24 @@ def test_nodes_edges_and_fates_match_the_database(history: dict[str, Any]) -> No
     assert by_number[2].url == f"/p/{slug}/proposals/1/"
     assert by_number[4].url == f"/p/{slug}/harness/v/4/"
     assert by_number[5].parents == (2, 4)
+
+
+def test_a_version_merged_by_a_proposal_stays_merged_when_a_later_proposal_reuses_it(team: Team) -> None:
+    """Head moves recorded in `proposal.merge` (no `harness.head` beside it any more) mark
+    a version as merged even when its latest proposal was closed unmerged."""
+    project, owner = team.project, team.owner
+    assert isinstance(owner, User)
+    v1 = version_create(actor=owner, project=project, files=FILES, message="first harness")
+    campaign = bare_campaign(project, owner, v1)
+    v2 = version_create(
+        actor=None, project=project, files={**FILES, "x.md": "x\n"}, message="x", parents=[v1], move_head=False
+    )
+    first = _proposal(project, campaign, v1, v2, outcome=Outcome.AUTO_MERGE)
+    proposal_merge(actor=None, proposal=first)
+    _proposal(project, campaign, v1, v2, outcome=Outcome.NEEDS_REVIEW, closed_at=timezone.now())
+
+    fates = {node.number: node.fate for node in project_lineage(project).nodes}
+    assert fates == {1: Fate.MERGED, 2: Fate.MERGED}
 
 
 def test_the_figure_draws_every_node_once_with_its_style(history: dict[str, Any]) -> None:

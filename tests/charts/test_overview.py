@@ -12,9 +12,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from evolab.charts.overview import score_chart, spend_events, version_scores
+from evolab.charts.overview import accepted_versions, score_chart, spend_events, version_scores
+from evolab.core.actions import audit_record
 from evolab.engine.statistics import score_estimate
+from evolab.evolution.actions import proposal_merge
 from evolab.evolution.models import Campaign, Proposal, ProposerKind
+from evolab.evolution.rebase import proposal_revert
+from evolab.harnesses.actions import version_create, version_revert
 from evolab.projects.models import Role
 from evolab.runs.models import RunStatus
 from tests.charts.overview_fixture import Lab, add_run, build_lab
@@ -101,6 +105,58 @@ def test_other_projects_never_show(team: Team, lab: Lab) -> None:
     assert [p.run_number for p in points["dev"]] == [2, 4]
     assert version_scores(lab.project, other_lab.suite_version, Role.OWNER) == {"dev": [], "holdout": []}
     assert sum(e.runner + e.judge for e in spend_events(lab.project)) == pytest.approx(_runner_total(lab))
+
+
+def test_every_kind_of_head_move_is_an_accepted_version(team: Team, lab: Lab) -> None:
+    """Merges (here by policy, as the campaign loop does) and reverts record the head move
+    in their one event, not in `harness.head`: the chart reads all of them, in order."""
+    v1, v2, v3 = lab.versions
+    campaign = Campaign.objects.create(
+        project=lab.project,
+        number=1,
+        name="c",
+        base_version=v1,
+        parent_version=v2,
+        suite_version=lab.suite_version,
+        runner_backend=BackendFactory(project=lab.project),
+        budget_usd=Decimal(10),
+        budget_tokens=1000,
+        budget_wall_s=60,
+    )
+    proposal = Proposal.objects.create(
+        project=lab.project, number=1, campaign=campaign, kind=ProposerKind.REFLECT, base_version=v2, candidate_version=v3
+    )
+    proposal_merge(actor=None, proposal=proposal)  # proposal.merge: v2 → v3
+    proposal.refresh_from_db()
+    v4 = proposal_revert(actor=team.owner, proposal=proposal, reason="worse")  # proposal.revert: v3 → v4
+    v5 = version_revert(actor=team.owner, project=lab.project, target=v3, reason="better after all")  # harness.revert
+    v6 = version_create(actor=team.owner, project=lab.project, files={"system.md": "six"}, message="by hand")
+
+    assert [number for number, _ in accepted_versions(lab.project)] == [1, 2, 3, 4, 5, 6]
+    assert (v4.number, v5.number, v6.number) == (4, 5, 6)
+    # v3 became head by a merge: its completed dev run is on the chart now.
+    points = version_scores(lab.project, lab.suite_version, Role.OWNER)
+    assert [p.version for p in points["dev"]] == [1, 2, 3]
+
+
+def test_a_log_from_before_one_event_per_decision_counts_each_move_once(team: Team) -> None:
+    """Older logs wrote `harness.head` beside each merge and revert; the same move read
+    from both is one accepted version, while going back to an older head is a move."""
+    project = team.project
+
+    def record(action: str, after: dict[str, Any]) -> None:
+        audit_record(actor=team.owner, project_id=project.pk, action=action, object_type="t", object_id=1, after=after)
+
+    record("harness.head", {"number": 1, "digest": "a"})
+    record("harness.head", {"number": 2, "digest": "b"})
+    record("proposal.merge", {"approvals": ["reviewer"], "approvals_needed": 1})  # old shape: no head in it
+    record("harness.version.create", {"number": 3, "digest": "c"})  # a version, not a move
+    record("harness.head", {"number": 3, "digest": "c"})
+    record("proposal.revert", {"head": 3, "reason": "r"})  # the same move as the line before
+    record("harness.head", {"number": 1, "digest": "a"})  # head back to v1 by hand
+    record("proposal.merge", {"head": True})  # malformed: not a version number
+
+    assert [number for number, _ in accepted_versions(project)] == [1, 2, 3, 1]
 
 
 def _runner_total(lab: Lab) -> float:

@@ -36,6 +36,7 @@ def test_reverting_the_head_proposal_restores_its_base_tree(evo: Evo) -> None:
     proposal = merged(evo, campaign, "Say the window: 30 days.\n")
     assert head(evo).pk == proposal.candidate_version_id
 
+    last = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
     version = rebase.proposal_revert(actor=evo.team.maintainer, proposal=proposal, reason="Confuses  shoppers.")
 
     assert head(evo).pk == version.pk
@@ -45,7 +46,18 @@ def test_reverting_the_head_proposal_restores_its_base_tree(evo: Evo) -> None:
     memory = MemoryEntry.objects.get(campaign=campaign, proposal=proposal)
     assert memory.text == f"proposal #{proposal.number} was reverted by maintainer: Confuses shoppers."
     event = AuditEvent.objects.get(action="proposal.revert")
-    assert event.after == {"head": version.number, "reason": "Confuses shoppers."}
+    candidate = proposal.candidate_version
+    assert candidate is not None
+    assert event.before == {"head": candidate.number, "digest": candidate.digest}
+    assert event.after == {
+        "head": version.number,
+        "digest": version.digest,
+        "parents": [candidate.number],
+        "files": len(version.files),
+        "reason": "Confuses shoppers.",
+    }
+    # One decision, one event: the new version and the head move are in it.
+    assert list(AuditEvent.objects.filter(id__gt=last).values_list("action", flat=True)) == ["proposal.revert"]
     campaign.refresh_from_db()
     assert campaign.parent_version_id == version.pk  # the campaign follows head back
 

@@ -318,7 +318,17 @@ def test_a_reviewed_merge_moves_head_and_says_who(evo: Evo, campaign: Campaign, 
     campaign.refresh_from_db()
     assert campaign.parent_version == proposal.candidate_version
     event = AuditEvent.objects.get(action="proposal.merge")
-    assert event.actor == evo.team.maintainer and event.after == {"approvals": ["reviewer"], "approvals_needed": 1}
+    assert event.actor == evo.team.maintainer
+    candidate, base = proposal.candidate_version, proposal.base_version
+    assert candidate is not None
+    assert event.before == {"head": base.number, "digest": base.digest}
+    assert event.after == {
+        "approvals": ["reviewer"],
+        "approvals_needed": 1,
+        "head": candidate.number,
+        "digest": candidate.digest,
+    }
+    assert not AuditEvent.objects.filter(action="harness.head", created_at__gte=event.created_at).exists()
     assert _state(proposal).blockers == ("already merged",)
 
 

@@ -268,9 +268,8 @@ def test_audit_events_are_written(team) -> None:
     v1 = make_version(team.project, actor=team.maintainer)
     make_version(team.project, {"system.md": "two"}, actor=team.maintainer)
     actions.version_revert(actor=team.owner, project=team.project, target=v1, reason="r")
+    # A commit by a person writes its version and head move; a revert is one decision, one event.
     assert _actions(team.project.pk) == [
-        "harness.version.create",
-        "harness.head",
         "harness.version.create",
         "harness.head",
         "harness.version.create",
@@ -283,6 +282,30 @@ def test_audit_events_are_written(team) -> None:
     assert create.after["number"] == 1 and create.after["files"] == 2
     first_head = AuditEvent.objects.filter(action="harness.head").order_by("id").first()
     assert first_head.before is None and first_head.after["number"] == 1
+    revert = AuditEvent.objects.get(action="harness.revert")
+    assert revert.actor == team.owner
+    assert revert.after == {
+        "number": 3,
+        "digest": v1.digest,
+        "parents": [2],
+        "files": 2,
+        "author": "owner",
+        "target": 1,
+        "reason": "r",
+    }
+
+
+def test_a_head_move_audited_by_its_caller_writes_no_event(team) -> None:
+    v1 = make_version(team.project)
+    before = AuditEvent.objects.count()
+    v2 = make_version(team.project, {"system.md": "two"}, audited_by_caller=True)
+    assert head_of(team.project) == v2
+    v3 = make_version(team.project, {"system.md": "three"}, move_head=False, audited_by_caller=True)
+    actions.head_move(actor=team.owner, project=team.project, expected=v2, new=v3, audited_by_caller=True)
+    assert head_of(team.project) == v3
+    assert AuditEvent.objects.count() == before
+    with pytest.raises(Conflict):  # still compare-and-swap
+        actions.head_move(actor=team.owner, project=team.project, expected=v1, new=v2, audited_by_caller=True)
 
 
 def test_zip_creates_a_version(team) -> None:

@@ -1,9 +1,11 @@
 """The audit log is complete and cannot be rewritten.
 
 Completeness: each decision driven through its real page or API operation (approve,
-reject, merge, revert, role change, token creation, policy change) writes exactly one
-audit event recording it, and nothing else besides the events pinned here (a merge or a
-revert also moves head, which has its own record: the charts read it).
+reject, merge, revert, role change, token creation, policy change), and each auto-merge
+by the campaign loop, writes exactly one audit event and nothing else. A merge or a
+revert also moves head (and a revert makes a version): its one event carries that move
+(`harnesses.head_log`, which the charts read), with no `harness.head` or
+`harness.version.create` beside it.
 
 Integrity: the ORM refuses every way of changing or deleting an AuditEvent; the database
 refuses UPDATE (PostgreSQL and SQLite) and DELETE (PostgreSQL) even in raw SQL, except
@@ -28,10 +30,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from evolab.api import api
 from evolab.core.actions import audit_record
 from evolab.core.models import AppendOnlyError, AuditEvent
+from evolab.evolution.actions import policy_set
 from evolab.evolution.models import Proposal
+from evolab.harnesses.actions import version_create
+from evolab.harnesses.selectors import head_of
 from evolab.projects.models import Membership
 from tests.conftest import Team
-from tests.evolution.conftest import Evo, evo  # noqa: F401  (the fixture, used by name)
+from tests.evolution.conftest import AUTO_MERGE_POLICY, Evo, drive, evo  # noqa: F401  (the fixture, used by name)
 from tests.evolution.review_helpers import waiting
 
 pytestmark = pytest.mark.django_db
@@ -88,11 +93,79 @@ def test_approve_merge_revert_each_write_one_event(evo: Evo, proposal: Proposal,
         merge = lambda: _api(maintainer, "post", f"{slug}/proposals/{number}/merge")  # noqa: E731
         revert = lambda: _api(maintainer, "post", f"{slug}/proposals/{number}/revert", {"reason": "worse"})  # noqa: E731
 
+    base, candidate = proposal.base_version, proposal.candidate_version
+    assert candidate is not None
     assert audited(approve) == {"proposal.vote": 1}
-    assert audited(merge) == {"proposal.merge": 1, "harness.head": 1}
+    assert audited(merge) == {"proposal.merge": 1}
     proposal.refresh_from_db()
     assert proposal.merged_at is not None
-    assert audited(revert) == {"proposal.revert": 1, "harness.version.create": 1, "harness.head": 1}
+    merge_event = AuditEvent.objects.get(action="proposal.merge")
+    assert merge_event.before == {"head": base.number, "digest": base.digest}
+    assert merge_event.after == {
+        "approvals": ["reviewer"],
+        "approvals_needed": 1,
+        "head": candidate.number,
+        "digest": candidate.digest,
+    }
+
+    assert audited(revert) == {"proposal.revert": 1}
+    reverted = head_of(team.project)
+    revert_event = AuditEvent.objects.get(action="proposal.revert")
+    assert revert_event.before == {"head": candidate.number, "digest": candidate.digest}
+    assert revert_event.after == {
+        "head": reverted.number,
+        "digest": reverted.digest,
+        "parents": [candidate.number],
+        "files": len(reverted.files),
+        "reason": "worse",
+    }
+
+
+@pytest.mark.parametrize("via", ["page", "api"])
+def test_a_revert_from_the_harness_page_writes_one_event(team: Team, via: str) -> None:
+    v1 = version_create(actor=team.owner, project=team.project, files={"system.md": "one\n"}, message="one")
+    v2 = version_create(actor=team.owner, project=team.project, files={"system.md": "two\n"}, message="two")
+    client = team.client_for("maintainer")
+    if via == "page":
+        url = f"/p/{team.project.slug}/harness/v/{v1.number}/revert/"
+        counts = audited(lambda: client.post(url, {"reason": "worse"}))
+    else:
+        path = f"{team.project.slug}/harness/versions/{v1.number}/revert"
+        counts = audited(lambda: _api(client, "post", path, {"reason": "worse"}))
+    assert counts == {"harness.revert": 1}
+    v3 = head_of(team.project)
+    event = AuditEvent.objects.get(action="harness.revert")
+    assert (v3.number, v3.digest) == (3, v1.digest)
+    assert event.before == {"number": v2.number, "digest": v2.digest}
+    assert event.after == {
+        "number": 3,
+        "digest": v1.digest,
+        "parents": [2],
+        "files": 1,
+        "author": "maintainer",
+        "target": 1,
+        "reason": "worse",
+    }
+
+
+@pytest.mark.django_db(transaction=True)  # the loop's chunks write from worker threads
+def test_each_auto_merge_by_the_campaign_loop_writes_one_event(evo: Evo) -> None:  # noqa: F811
+    policy_set(actor=evo.team.owner, project=evo.team.project, rules=AUTO_MERGE_POLICY)
+    last = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    campaign = drive(evo.start(budget_rounds=2))
+
+    merged = list(Proposal.objects.filter(campaign=campaign, merged_at__isnull=False).order_by("merged_at", "pk"))
+    assert merged, "the campaign merged nothing: the test proves nothing"
+    events = AuditEvent.objects.filter(id__gt=last)
+    merges = list(events.filter(action="proposal.merge").order_by("id"))
+    # One event per merge, carrying the head move; the loop writes no separate head record.
+    assert [event.object_id for event in merges] == [str(p.pk) for p in merged]
+    assert not events.filter(action="harness.head").exists()
+    for proposal, event in zip(merged, merges, strict=True):
+        assert proposal.candidate_version is not None
+        assert event.actor is None and event.actor_label == "system"
+        assert event.before == {"head": proposal.base_version.number, "digest": proposal.base_version.digest}
+        assert event.after == {"head": proposal.candidate_version.number, "digest": proposal.candidate_version.digest}
 
 
 @pytest.mark.parametrize("via", ["page", "api"])
