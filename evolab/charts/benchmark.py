@@ -212,7 +212,7 @@ def compare_page_benchmark(
     old_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     # The benchmark clears the cache: when it is the embedded file cache, a folder of its
     # own, not the one a running demo shares with its worker.
-    backend = settings.CACHES["default"]["BACKEND"]
+    backend = str(settings.CACHES["default"]["BACKEND"])
     with tempfile.TemporaryDirectory(prefix="evolab-bench-cache-") as folder, ExitStack() as stack:
         if backend.endswith(".FileBasedCache"):
             private = {**settings.CACHES["default"], "LOCATION": folder}

@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from evolab.charts.cost import AXES, cost_chart
-from evolab.charts.exports import EXPORT_FIELDS, export_rows
+from evolab.charts.exports import EXPORT_FIELDS, export_holdout_record, export_rows
 from evolab.charts.figures import pick_suite_version, suite_versions_with_runs, visible_splits
 from evolab.charts.overview import score_chart, spend_chart
 from evolab.charts.progress import progress_chart
@@ -103,6 +103,7 @@ def run_export_csv(request: AuthedRequest, slug: str, number: int) -> StreamingH
     """Streamed from an async iterator: under ASGI Django reads a synchronous one whole."""
     project = get_project_for(request.user, slug)
     run = get_run(project, number)
+    export_holdout_record(actor=request.user, run=run, role=role_of(project), fmt="csv")
     rows = export_rows(run, role_of(project))
     writer = csv.writer(Echo())
 
@@ -121,6 +122,7 @@ def run_export_csv(request: AuthedRequest, slug: str, number: int) -> StreamingH
 def run_export_json(request: AuthedRequest, slug: str, number: int) -> JsonResponse:
     project = get_project_for(request.user, slug)
     run = get_run(project, number)
+    export_holdout_record(actor=request.user, run=run, role=role_of(project), fmt="json")
     results = [{name: row[name] for name in EXPORT_FIELDS} for row in export_rows(run, role_of(project))]
     response = JsonResponse({"project": project.slug, "run": run.number, "fields": EXPORT_FIELDS, "results": results})
     response["Content-Disposition"] = _filename(project, run.number, "json")

@@ -22,13 +22,16 @@ from evolab.evals.change_request_selectors import change_request_view, change_re
 from evolab.evals.change_requests import (
     change_request_apply,
     change_request_close,
+    change_request_comment,
     change_request_open,
+    change_request_submit,
     change_request_vote,
     holdout_export_record,
     holdout_view_record,
     review_state,
 )
 from evolab.evals.exporting import jsonl_download
+from evolab.evals.holdout_audit import AuditedRows, holdout_audited
 from evolab.evals.import_changes import import_open_change_request
 from evolab.evals.importing import guess_format, parse_mapping
 from evolab.evals.models import ChangeRequest, EvalSuite, SuiteVersion
@@ -37,6 +40,8 @@ from evolab.evals.schemas import (
     ChangeRequestApplyIn,
     ChangeRequestApplyOut,
     ChangeRequestCloseIn,
+    ChangeRequestCommentIn,
+    ChangeRequestCommentOut,
     ChangeRequestDetailOut,
     ChangeRequestIn,
     ChangeRequestOut,
@@ -48,7 +53,7 @@ from evolab.evals.schemas import (
     VersionOut,
 )
 from evolab.evals.selectors import (
-    CaseList,
+    CaseView,
     can_see_holdout,
     cases_of,
     get_suite,
@@ -110,13 +115,21 @@ def list_cases(
     split: str = Query("", pattern="^(train|dev|holdout)?$"),
     tag: str = "",
     q: str = "",
-) -> CaseList | list[Any]:
-    """Cases of a version (the latest by default). Holdout cases are sealed below maintainer."""
+) -> AuditedRows[CaseView] | list[Any]:
+    """Cases of a version (the latest by default). Holdout cases are sealed below maintainer;
+    above, the held-out cases of each page returned are audited."""
     project = get_project_for(request.user, slug)
-    suite_version = get_suite_version(get_suite(project, suite_slug), version)
+    suite = get_suite(project, suite_slug)
+    suite_version = get_suite_version(suite, version)
     if suite_version is None:
         return []
-    return cases_of(suite_version, viewer_role=role_of(project), search=q, tag=tag, split=split)
+    return holdout_audited(
+        cases_of(suite_version, viewer_role=role_of(project), search=q, tag=tag, split=split),
+        actor=request.user,
+        suite=suite,
+        where=f"api cases v{suite_version.number}",
+        key_of=lambda case: case.key,
+    )
 
 
 @router.post(
@@ -268,6 +281,38 @@ def vote_change_request(
     suite = get_suite(get_project_for(request.user, slug, Role.REVIEWER), suite_slug)
     change_request_vote(actor=request.user, change_request=get_change_request(suite, number), value=payload.value)
     return get_change_request(suite, number)
+
+
+@router.post(CR + "/{number}/submit", response=ChangeRequestOut)
+def submit_change_request(request: AuthedRequest, slug: str, suite_slug: str, number: int) -> ChangeRequest:
+    """A draft goes to review: its author (a reviewer or up) or a maintainer; 409 unless a draft."""
+    suite = get_suite(get_project_for(request.user, slug, Role.REVIEWER), suite_slug)
+    change_request_submit(actor=request.user, change_request=get_change_request(suite, number))
+    return get_change_request(suite, number)
+
+
+@router.post(CR + "/{number}/comments", response={201: ChangeRequestCommentOut})
+def comment_change_request(
+    request: AuthedRequest, slug: str, suite_slug: str, number: int, payload: ChangeRequestCommentIn
+) -> Status:
+    """A comment, general or anchored to a case of the request by `case_key`. Below maintainer
+    a held-out case is no anchor (422, as for a key the request does not have)."""
+    suite = get_suite(get_project_for(request.user, slug, Role.REVIEWER), suite_slug)
+    comment = change_request_comment(
+        actor=request.user,
+        change_request=get_change_request(suite, number),
+        text=payload.text,
+        case_key=payload.case_key,
+    )
+    return Status(
+        201,
+        {
+            "author": request.user.get_username(),
+            "case_key": comment.case_key,
+            "text": comment.text,
+            "created_at": comment.created_at,
+        },
+    )
 
 
 @router.post(CR + "/{number}/apply", response={201: ChangeRequestApplyOut})

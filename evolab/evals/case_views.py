@@ -20,15 +20,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evolab.core.errors import DomainError
+from evolab.core.forms import add_domain_error
 from evolab.core.http import AuthedRequest
 from evolab.evals import discussion
+from evolab.evals.case_change_forms import CaseChangeForm, case_change_initial, case_change_operations
 from evolab.evals.case_history import case_history
-from evolab.evals.change_requests import holdout_view_record
+from evolab.evals.case_text import allowed_splits
+from evolab.evals.change_requests import change_request_open, holdout_view_record
 from evolab.evals.models import EvalCase, EvalSuite, Split
-from evolab.evals.selectors import get_case, get_suite, get_suite_version
+from evolab.evals.selectors import can_see_holdout, get_case, get_suite, get_suite_version
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for, role_of
 
@@ -77,6 +80,8 @@ def case_detail(request: AuthedRequest, slug: str, suite_slug: str, number: int,
         "case": case,
         "grader": None if case.sealed else (case.grader or version.default_grader),
         "history": case_history(suite, key, viewer_role=role),
+        # Change requests start from the latest version, so the form is offered there.
+        "can_propose": role >= Role.REVIEWER and not case.sealed and version.number == suite.latest_version_number,  # type: ignore[attr-defined]
         **_discussion_context(project, suite, key, number),
     }
     response = render(request, "evals/case.html", context)
@@ -152,3 +157,48 @@ def case_dispute_resolve(request: AuthedRequest, slug: str, suite_slug: str, key
         return "Dispute resolved: the case counts in decisions again."
 
     return _act(request, slug, suite_slug, key, Role.MAINTAINER, act)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_propose(request: AuthedRequest, slug: str, suite_slug: str, key: str) -> HttpResponse:
+    """ "Propose a change" to one case: a form prefilled from the case in the suite's latest
+    version (a change request always starts there) that opens a change request editing or
+    deleting it. Reviewers and above; a held-out case only for those who may see it."""
+    project = get_project_for(request.user, slug, Role.REVIEWER)
+    role = role_of(project)
+    suite = get_suite(project, suite_slug)
+    version = get_suite_version(suite, None)
+    if version is None:
+        raise Http404("No such case")
+    case = get_case(version, key, viewer_role=role)
+    if case.sealed:
+        raise PermissionDenied("Held-out cases are changed by maintainers and owners.")
+    splits = allowed_splits(can_see_holdout(role))
+    if request.method == "POST":
+        form = CaseChangeForm(request.POST, splits=splits)
+        if form.is_valid():
+            try:
+                change_request = change_request_open(
+                    suite=suite,
+                    author=request.user,
+                    title=form.cleaned_data["title"],
+                    description=form.cleaned_data["reason"],
+                    operations=case_change_operations(case, form.cleaned_data),
+                    source={"kind": "case", "case": case.key, "suite_version": version.number},
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                return redirect(
+                    "evals:change_request", slug=project.slug, suite_slug=suite.slug, number=change_request.number
+                )
+        status = 422
+    else:
+        form = CaseChangeForm(initial=case_change_initial(case), splits=splits)
+        status = 200
+    if case.split == Split.HOLDOUT:
+        # The form shows the held-out input and target: one audit event per render.
+        holdout_view_record(actor=request.user, suite=suite, keys=[key], where=f"propose form v{version.number}")
+    context = {"project": project, "suite": suite, "version": version, "case": case, "form": form}
+    return render(request, "evals/case_propose.html", context, status=status)

@@ -175,6 +175,13 @@ class ChangeRequestVoteIn(Schema):
     value: str
 
 
+class ChangeRequestCommentIn(Schema):
+    """A comment; `case_key` anchors it to a case of the request (empty: a general comment)."""
+
+    text: str
+    case_key: str = ""
+
+
 class ChangeRequestApplyIn(Schema):
     direct: bool = False
 

@@ -22,6 +22,7 @@ urlpatterns = [
         case_views.case_dispute_resolve,
         name="case_dispute_resolve",
     ),
+    path("p/<slug:slug>/suites/<slug:suite_slug>/propose/<path:key>/", case_views.case_propose, name="case_propose"),
     path("p/<slug:slug>/suites/<slug:suite_slug>/import/", change_request_views.suite_import, name="import"),
     path(
         "p/<slug:slug>/suites/<slug:suite_slug>/import/<int:upload_id>/",

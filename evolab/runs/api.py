@@ -12,6 +12,7 @@ from evolab.core.errors import ValidationFailed
 from evolab.core.http import AuthedRequest
 from evolab.core.pagination import LimitOffsetPagination
 from evolab.core.uploads import check_upload_size
+from evolab.evals.holdout_audit import AuditedRows, holdout_audited
 from evolab.evals.models import Split
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for, role_of
@@ -22,7 +23,7 @@ from evolab.runs.models import Run
 from evolab.runs.outputs import parse_outputs_jsonl, samples_for
 from evolab.runs.schemas import EstimateOut, ResultOut, ResumeIn, RunCreatedOut, RunIn, RunOut
 from evolab.runs.selectors import (
-    ResultList,
+    ResultView,
     RunList,
     RunRow,
     RunSummary,
@@ -134,10 +135,19 @@ def get_run_detail(request: AuthedRequest, slug: str, number: int) -> RunRow:
 
 @router.get("/{slug}/runs/{number}/results", response=list[ResultOut])
 @paginate(LimitOffsetPagination)
-def list_results(request: AuthedRequest, slug: str, number: int, status: str = "", split: str = "") -> ResultList:
+def list_results(
+    request: AuthedRequest, slug: str, number: int, status: str = "", split: str = ""
+) -> AuditedRows[ResultView]:
     """One row per (case, sample), by case key. Holdout results are sealed below maintainer."""
     project = get_project_for(request.user, slug)
-    return results_of(get_run(project, number), viewer_role=role_of(project), status=status, split=split)
+    run = get_run(project, number)
+    return holdout_audited(
+        results_of(run, viewer_role=role_of(project), status=status, split=split),
+        actor=request.user,
+        suite=run.suite_version.suite,
+        where=f"api run {run.number} results",
+        key_of=lambda result: result.case_key,
+    )
 
 
 @router.post("/{slug}/runs/{number}/cancel", response=RunOut)

@@ -6,7 +6,6 @@ from typing import Any
 
 from django import forms
 
-from evolab.evals.models import Split
 from evolab.runs.curation import Kind
 
 # The fields each kind shows and validates, besides title and reason.
@@ -48,8 +47,3 @@ class CurationForm(forms.Form):
             self.fields["reason"].required = True
         if kind == "ambiguous":
             self.fields["reason"].help_text = "What makes the case ambiguous? It opens the request's description."
-
-
-def allowed_splits(sees_holdout: bool) -> list[str]:
-    """Splits a curated case may go to: holdout only for those who may see it."""
-    return [s for s in Split.values if sees_holdout or s != Split.HOLDOUT]

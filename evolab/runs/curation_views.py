@@ -15,12 +15,14 @@ from django.views.decorators.http import require_http_methods
 from evolab.core.errors import DomainError
 from evolab.core.forms import add_domain_error
 from evolab.core.http import AuthedRequest
-from evolab.evals.change_requests import change_request_open
+from evolab.evals.case_text import allowed_splits
+from evolab.evals.change_requests import change_request_open, holdout_view_record
+from evolab.evals.models import Split
 from evolab.evals.selectors import can_see_holdout, get_case
 from evolab.projects.models import Role
 from evolab.projects.selectors import get_project_for, role_of
 from evolab.runs.curation import KINDS, Kind, curation_request, prefill
-from evolab.runs.curation_forms import CurationForm, allowed_splits
+from evolab.runs.curation_forms import CurationForm
 from evolab.runs.selectors import get_result, get_run
 
 
@@ -70,6 +72,14 @@ def result_curate(request: AuthedRequest, slug: str, number: int, result_id: int
         }
         form = CurationForm(initial=initial, kind=curation, splits=splits)
         status = 200
+    if result.split == Split.HOLDOUT:  # (a sealed result was refused above)
+        # The form shows the held-out case's input and target: one audit event per render.
+        holdout_view_record(
+            actor=request.user,
+            suite=run.suite_version.suite,
+            keys=[result.case_key],
+            where=f"curation form run {run.number}",
+        )
     context = {
         "project": project,
         "run": run,

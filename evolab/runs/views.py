@@ -20,6 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from evolab.core.errors import DomainError
 from evolab.core.forms import add_domain_error
 from evolab.core.http import AuthedRequest
+from evolab.evals.change_requests import holdout_view_record
+from evolab.evals.models import Split
 from evolab.evals.selectors import can_see_holdout
 from evolab.projects.models import Role
 from evolab.projects.selectors import get_project_for, role_of
@@ -150,6 +152,14 @@ def result_detail(request: AuthedRequest, slug: str, number: int, result_id: int
     run = get_run(project, number)
     result = get_result(run, result_id, viewer_role=role_of(project))
     entries = transcript_entries(result.transcript or [], result.tool_calls or []) if not result.sealed else []
+    if result.split == Split.HOLDOUT and not result.sealed:
+        # The transcript carries the held-out input, the grader details its target.
+        holdout_view_record(
+            actor=request.user,
+            suite=run.suite_version.suite,
+            keys=[result.case_key],
+            where=f"result page run {run.number}",
+        )
     context = {
         "project": project,
         "run": run,

@@ -100,3 +100,47 @@ def test_close_by_author_or_maintainer_only(team: Team, suite: EvalSuite) -> Non
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
     assert _post(team.client_for("owner"), f"{API}/1/vote", {"value": "approve"}).status_code == 409
     assert SuiteVersion.objects.filter(suite=suite).count() == 1
+
+
+def test_a_draft_is_submitted_for_review_by_its_author_or_a_maintainer(team: Team, suite: EvalSuite) -> None:
+    reviewer = team.client_for("reviewer")
+    body = {"title": "Retag", "operations": [{"op": "retag", "key": "refund-001", "tags": ["x"]}], "draft": True}
+    assert _post(reviewer, API, body).json()["status"] == "draft"
+    assert _post(team.client_for("owner"), API, {**body, "title": "Owner's"}).json()["number"] == 2
+    # Another reviewer's draft is not this reviewer's to submit; a maintainer may.
+    refused = _post(reviewer, f"{API}/2/submit", {})
+    assert refused.status_code == 403
+    submitted = _post(reviewer, f"{API}/1/submit", {})
+    assert submitted.status_code == 200 and submitted.json()["status"] == "in_review"
+    again = _post(reviewer, f"{API}/1/submit", {})
+    assert again.status_code == 409 and "Only a draft" in again.json()["message"]
+    assert _post(team.client_for("maintainer"), f"{API}/2/submit", {}).json()["status"] == "in_review"
+    assert _post(team.client_for("viewer"), f"{API}/1/submit", {}).status_code == 403
+    assert AuditEvent.objects.filter(action="suite.change_request.submit").count() == 2
+
+
+def test_comments_general_and_anchored_with_holdout_sealed(team: Team, suite: EvalSuite) -> None:
+    maintainer = team.client_for("maintainer")
+    ops = [
+        {"op": "edit", "key": "refund-001", "changes": {"target": "no"}},
+        {"op": "edit", "key": "hold-1", "changes": {"target": "45 days"}},
+    ]
+    assert _post(maintainer, API, {"title": "Fix", "operations": ops}).status_code == 201
+    reviewer = team.client_for("reviewer")
+    general = _post(reviewer, f"{API}/1/comments", {"text": "  Looks right.  "})
+    assert general.status_code == 201
+    assert {k: general.json()[k] for k in ("author", "case_key", "text")} == {
+        "author": "reviewer",
+        "case_key": "",
+        "text": "Looks right.",
+    }
+    assert _post(reviewer, f"{API}/1/comments", {"text": "why no?", "case_key": "refund-001"}).status_code == 201
+    # A reviewer cannot anchor to the held-out case (it answers as a missing key), nor post empty text.
+    sealed = _post(reviewer, f"{API}/1/comments", {"text": "hm", "case_key": "hold-1"})
+    assert sealed.status_code == 422 and sealed.json()["field"] == "case_key"
+    assert _post(reviewer, f"{API}/1/comments", {"text": "   "}).status_code == 422
+    assert _post(maintainer, f"{API}/1/comments", {"text": "checked", "case_key": "hold-1"}).status_code == 201
+    assert _post(team.client_for("viewer"), f"{API}/1/comments", {"text": "x"}).status_code == 403
+    comments = team.client_for("viewer").get(f"{API}/1").json()["comments"]
+    assert [(c["case_key"], c["text"]) for c in comments] == [("", "Looks right."), ("refund-001", "why no?")]
+    assert [c["case_key"] for c in maintainer.get(f"{API}/1").json()["comments"]] == ["", "refund-001", "hold-1"]

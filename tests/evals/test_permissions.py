@@ -34,6 +34,14 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST", SUITE + "/resolve-dispute/{key}/", Role.MAINTAINER, "evals:case_dispute_resolve", data={"note": "ok"}
     ),
+    Endpoint("GET", SUITE + "/propose/{key}/", Role.REVIEWER, "evals:case_propose"),
+    Endpoint(
+        "POST",
+        SUITE + "/propose/{key}/",
+        Role.REVIEWER,
+        "evals:case_propose",
+        data={"title": "Drop it", "action": "delete"},
+    ),
     Endpoint("GET", SUITE + "/import/", Role.REVIEWER, "evals:import"),
     Endpoint("POST", SUITE + "/import/", Role.REVIEWER, "evals:import"),
     # The upload belongs to the persona asking (see `context` below): uploads are private.
@@ -82,6 +90,11 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", CR_API + "/{cr}", Role.VIEWER, CR_ROUTE + "/{number}", api=True),
     Endpoint(
         "POST", CR_API + "/{cr}/vote", Role.REVIEWER, CR_ROUTE + "/{number}/vote", data={"value": "approve"}, api=True
+    ),
+    # The fixture's request is in review: an allowed submit answers 409 (only a draft is submitted).
+    Endpoint("POST", CR_API + "/{cr}/submit", Role.REVIEWER, CR_ROUTE + "/{number}/submit", data={}, api=True),
+    Endpoint(
+        "POST", CR_API + "/{cr}/comments", Role.REVIEWER, CR_ROUTE + "/{number}/comments", data={"text": "ok"}, api=True
     ),
     Endpoint("POST", CR_API + "/{cr}/apply", Role.MAINTAINER, CR_ROUTE + "/{number}/apply", data={}, api=True),
     Endpoint("POST", CR_API + "/{cr}/close", Role.REVIEWER, CR_ROUTE + "/{number}/close", data={}, api=True),
