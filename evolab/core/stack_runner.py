@@ -9,6 +9,17 @@ namespace and volume: ports (free loopback ports instead of 8000/8100 on 0.0.0.0
 beat schedule's path, the interpreter, and each worker's node name (a container has a
 hostname of its own; native workers on one machine would all be `celery@<host>`).
 
+The environment is the containers' too (`STACK_ENVIRONMENT`): production settings, JSON
+logs, hashed static files collected first (`COLLECTSTATIC`, the image's build step) into
+the run's own directory, which stands in for the image's paths (`STACK_PATHS`). What an
+operator's `.env` gives is made up per run: a random SECRET_KEY, loopback host names.
+Production redirects plain HTTP to HTTPS unless a TLS proxy says the request came over
+HTTPS; there is no proxy here, so every client of the stack sends the proxy's header
+itself (`PROXY_HEADERS`: Playwright's `extra_http_headers`, the load test's httpx
+clients) and the browser's origin, plain http://127.0.0.1:PORT, is a trusted CSRF
+origin. Secure cookies still reach the server: Chromium treats loopback as a
+potentially trustworthy origin and keeps and sends them over plain HTTP.
+
 Every process runs in a process group of its own and is stopped at the end, pass or fail:
 SIGTERM to the group, SIGKILL after a grace period, and a check that nothing of the group
 is left. A SIGTERM to the runner itself is turned into an exception while the stack is up,
@@ -44,7 +55,14 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
-from evolab.core.stack import STACK_COMMANDS
+from evolab.core.stack import (
+    COLLECTSTATIC,
+    STACK_COMMANDS,
+    STACK_ENVIRONMENT,
+    STACK_OPERATOR_VARIABLES,
+    STACK_PATHS,
+    STACK_SERVICE_VARIABLES,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432"
@@ -58,6 +76,14 @@ CONTAINER_WEB_PORT = "8000"
 CONTAINER_SIMULATOR_PORT = "8100"
 CONTAINER_HOST = "0.0.0.0"
 CONTAINER_BEAT_SCHEDULE = "/var/lib/evolab/celerybeat-schedule"
+# What a TLS-terminating proxy adds to every request it forwards (settings:
+# SECURE_PROXY_SSL_HEADER); the stack's clients send it themselves.
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+# The image's paths, and where they are in the runner's directory.
+NATIVE_PATHS = {"EVOLAB_VAR_DIR": ".", "EVOLAB_STATIC_ROOT": "staticfiles"}
+# Never passed on from the runner's own environment: they would make the stack
+# something the containers are not.
+NOT_INHERITED = frozenset({"CELERY_TASK_ALWAYS_EAGER", "DEBUG", "EVOLAB_SSL_REDIRECT"})
 
 
 class StackError(RuntimeError):
@@ -102,6 +128,35 @@ def native_commands(
         commands[f"worker{index}"] = [*commands["worker"], "--hostname", f"worker{index}@%h"]
     del commands["worker"]
     return commands
+
+
+def native_environment(
+    *, base: Mapping[str, str], var_dir: Path, database_url: str, redis_url: str, simulator_url: str, web_url: str
+) -> dict[str, str]:
+    """The containers' environment for processes on this machine: `STACK_ENVIRONMENT`
+    as it is, the image's paths moved into `var_dir`, the services' loopback URLs, and
+    what an operator's `.env` would hold made up for this run; the rest of `base` (PATH,
+    the virtualenv) passes through."""
+    if set(NATIVE_PATHS) != set(STACK_PATHS):
+        raise StackError(f"STACK_PATHS is now {sorted(STACK_PATHS)}: update the native runner's NATIVE_PATHS")
+    operator = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # The browser is on plain http://127.0.0.1:PORT while the server, told by the
+        # proxy header that the request came over HTTPS, expects an https:// Origin.
+        "CSRF_TRUSTED_ORIGINS": web_url,
+    }
+    services = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "EVOLAB_SIMULATOR_URL": simulator_url}
+    if set(operator) != set(STACK_OPERATOR_VARIABLES) or set(services) != set(STACK_SERVICE_VARIABLES):
+        raise StackError("the containers' variables changed (evolab/core/stack.py): update native_environment")
+    return {
+        **{key: value for key, value in base.items() if key not in NOT_INHERITED},
+        "DJANGO_SETTINGS_MODULE": "evolab.settings",
+        **STACK_ENVIRONMENT,
+        **{key: str((var_dir / NATIVE_PATHS[key]).resolve()) for key in STACK_PATHS},
+        **services,
+        **operator,
+    }
 
 
 @dataclass
@@ -165,6 +220,12 @@ class Stack:
     simulator_url: str
     log_dir: Path
     processes: dict[str, StackProcess] = field(default_factory=dict)
+
+    @property
+    def client_headers(self) -> dict[str, str]:
+        """Headers for an HTTP client of the stack: the TLS proxy's, and the browser's
+        Origin (a client without one meets the HTTPS Referer check on every POST)."""
+        return {**PROXY_HEADERS, "Origin": self.web_url}
 
     def manage(self, *args: str, timeout: float = 120.0) -> str:
         """Run `python manage.py ARGS` against the stack's database; its stdout."""
@@ -312,8 +373,8 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start the stack, yield it once every process is ready, and stop it all at the end.
 
-    `setup`: management commands run after `migrate` and before any other process starts
-    (e.g. `["seed_demo"]`). `simulator_args` are appended to the simulator's command (a
+    `setup`: management commands run after `migrate` and `collectstatic` and before any
+    other process starts (e.g. `["seed_demo"]`). `simulator_args` are appended to the simulator's command (a
     latency, so a run takes long enough to be watched). `env` adds environment variables
     for every process."""
     redis_url = _redis_db_url(redis_url)
@@ -321,15 +382,16 @@ def running_stack(
     with _exclusive(), _sigterm_unwinds(), tempfile.TemporaryDirectory(prefix="evolab-stack-") as var:
         web_port, simulator_port = free_port(), free_port()
         simulator_url = f"http://127.0.0.1:{simulator_port}"
+        web_url = f"http://127.0.0.1:{web_port}"
         stack_env = {
-            **{key: value for key, value in os.environ.items() if key != "CELERY_TASK_ALWAYS_EAGER"},
-            "DJANGO_SETTINGS_MODULE": "evolab.settings",
-            "DATABASE_URL": f"{pg_url}/{database}",
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "EVOLAB_VAR_DIR": var,
-            "EVOLAB_SIMULATOR_URL": f"{simulator_url}/v1",
-            "PYTHONUNBUFFERED": "1",
+            **native_environment(
+                base=os.environ,
+                var_dir=Path(var),
+                database_url=f"{pg_url}/{database}",
+                redis_url=redis_url,
+                simulator_url=f"{simulator_url}/v1",
+                web_url=web_url,
+            ),
             **(env or {}),
         }
         commands = native_commands(
@@ -340,13 +402,12 @@ def running_stack(
             workers=workers,
         )
         commands["simulator"] += list(simulator_args)
-        stack = Stack(
-            env=stack_env, web_url=f"http://127.0.0.1:{web_port}", simulator_url=simulator_url, log_dir=log_dir
-        )
+        stack = Stack(env=stack_env, web_url=web_url, simulator_url=simulator_url, log_dir=log_dir)
         atexit.register(_stop_all, stack)
         try:
             _reset_services(pg_url, database, redis_url)
             stack.python(*commands.pop("migrate")[1:])
+            stack.python(*COLLECTSTATIC[1:])
             for args in setup:
                 stack.manage(*args)
             deadline = time.monotonic() + START_TIMEOUT_S
@@ -403,6 +464,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         redis_url=args.redis_url,
         setup=[["seed_demo"]],
         simulator_args=["--latency", args.simulator_latency],
+        # A person's browser sends no proxy header: without this every page would be
+        # redirected to an https:// address nothing serves. Production settings otherwise.
+        env={"EVOLAB_SSL_REDIRECT": "0"},
     ) as stack:
         print(
             f"evolab stack up at {stack.web_url}/ (demo / evolab-demo); logs in {args.log_dir}; Ctrl-C stops it.",

@@ -26,3 +26,5 @@ def test_seed_demo_is_idempotent_and_gives_a_usable_project(db: None) -> None:
     assert "head v1" in page and "Support suite" in page
     backends = client.get("/p/support-agent/backends/").content.decode()
     assert ">simulated<" in backends
+    # The demo's person is the instance's operator too: the operations page is theirs.
+    assert client.get("/ops/").status_code == 200

@@ -14,7 +14,15 @@ import yaml
 from django.conf import settings
 from django.urls import Resolver404, resolve
 
-from evolab.core.stack import STACK_COMMANDS
+from evolab.core.stack import (
+    COLLECTSTATIC,
+    STACK_COMMANDS,
+    STACK_ENVIRONMENT,
+    STACK_OPERATOR_VARIABLES,
+    STACK_PATHS,
+    STACK_SERVICE_VARIABLES,
+)
+from evolab.core.stack_runner import native_environment
 
 ROOT = Path(settings.BASE_DIR)
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -166,3 +174,62 @@ def test_required_production_variables_are_given(compose: dict[str, Any]) -> Non
     environment = compose["services"]["web"]["environment"]
     assert environment["EVOLAB_PRODUCTION"] == "1"
     assert environment["DATABASE_URL"].startswith("postgres://") and environment["REDIS_URL"].startswith("redis://")
+
+
+def image_environment() -> dict[str, str]:
+    """The runtime stage's ENV, as every container starts with it."""
+    variables: dict[str, str] = {}
+    for line in dockerfile_stages()[-1]:
+        if line.startswith("ENV "):
+            for word in shlex.split(line[4:]):
+                key, _, value = word.partition("=")
+                variables[key] = value
+    return variables
+
+
+# The image's own settings for pip and the interpreter: not the app's environment.
+IMAGE_ONLY = {"PYTHONDONTWRITEBYTECODE", "PIP_NO_CACHE_DIR", "PIP_DISABLE_PIP_VERSION_CHECK"}
+LONG_RUNNING = ("web", "worker", "scheduler")
+
+
+def test_the_containers_and_the_native_runner_share_one_environment(compose: dict[str, Any]) -> None:
+    """What CI runs natively is what the containers run: each long-running service's
+    environment (the image's ENV with compose's `environment` over it) holds exactly the
+    shared constants, the image's paths and the service addresses; the runner sets the
+    same constants, its own paths and addresses, and what an operator's .env holds."""
+    image = image_environment()
+    assert {key: image[key] for key in STACK_PATHS} == STACK_PATHS
+    for name in LONG_RUNNING:
+        service = compose["services"][name]
+        container = {**image, **service["environment"]}
+        assert set(container) - IMAGE_ONLY == set(STACK_ENVIRONMENT) | set(STACK_PATHS) | set(STACK_SERVICE_VARIABLES), name
+        assert {key: container[key] for key in STACK_ENVIRONMENT} == STACK_ENVIRONMENT, name
+        # The rest comes from the operator's .env, as documented there.
+        assert service["env_file"] == ["../.env"]
+    set_names, _ = env_example()
+    assert set(STACK_OPERATOR_VARIABLES) <= set_names
+    assert set(settings.PRODUCTION_REQUIRED_ENV) <= set(STACK_OPERATOR_VARIABLES) | set(STACK_SERVICE_VARIABLES)
+
+    native = native_environment(
+        base={"PATH": "/usr/bin", "DEBUG": "1", "EVOLAB_LOG_FORMAT": "text"},
+        var_dir=Path("/tmp/stack"),
+        database_url="postgres://postgres@127.0.0.1:5432/evolab_stack",
+        redis_url="redis://127.0.0.1:6379/11",
+        simulator_url="http://127.0.0.1:4322/v1",
+        web_url="http://127.0.0.1:4321",
+    )
+    assert {key: native[key] for key in STACK_ENVIRONMENT} == STACK_ENVIRONMENT
+    wanted = set(STACK_ENVIRONMENT) | set(STACK_PATHS) | set(STACK_SERVICE_VARIABLES) | set(STACK_OPERATOR_VARIABLES)
+    assert wanted <= set(native)
+    assert "DEBUG" not in native and native["PATH"] == "/usr/bin"
+    assert native["EVOLAB_VAR_DIR"] == "/tmp/stack" and native["EVOLAB_STATIC_ROOT"] == "/tmp/stack/staticfiles"
+    assert native["CSRF_TRUSTED_ORIGINS"] == "http://127.0.0.1:4321"
+    assert len(native["SECRET_KEY"]) >= 50
+
+
+def test_static_files_are_collected_with_the_shared_command() -> None:
+    """The image collects them at build time, the native runner as a setup step: the same
+    command (collectstatic in production mode, into EVOLAB_STATIC_ROOT)."""
+    runs = [line for line in dockerfile_stages()[-1] if line.startswith("RUN ") and "collectstatic" in line]
+    assert len(runs) == 1
+    assert shlex.split(runs[0])[-len(COLLECTSTATIC) :] == COLLECTSTATIC

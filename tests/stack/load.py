@@ -2,7 +2,8 @@
 
 Loopback only, bounded in time. The stack is the production one, started by
 `evolab.core.stack_runner` (PostgreSQL, Redis, uvicorn, two Celery workers, beat, the
-simulator with a fixed latency); `tests.stack.load_setup` writes the data. Then:
+simulator with a fixed latency) with the containers' production settings, so every
+client sends the TLS proxy's header; `tests.stack.load_setup` writes the data. Then:
 
 1. each reviewer gets a session of its own (one httpx client and cookie jar each;
    the sessions are made by load_setup, see there why), the owner signs in through
@@ -34,12 +35,15 @@ import re
 import statistics
 import sys
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from http.cookiejar import Cookie, CookieJar
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -110,6 +114,21 @@ class RunState:
 class Report:
     samples: list[Sample] = field(default_factory=list)
     run_trace: list[tuple[float, int]] = field(default_factory=list)
+
+
+class LoopbackCookieJar(CookieJar):
+    """Sends the `Secure` cookies 127.0.0.1 sets over plain HTTP, as Chromium does for
+    loopback (a potentially trustworthy origin); the standard library would send them
+    over HTTPS only. The stack runs with production settings, so its session and CSRF
+    cookies are Secure. (The flag is dropped as they are stored: httpx copies the jar
+    into a default one for each request, so a cookie policy would not be consulted.)"""
+
+    def make_cookies(self, response: Any, request: urllib.request.Request) -> Sequence[Cookie]:
+        cookies = super().make_cookies(response, request)
+        if urlsplit(request.get_full_url()).hostname in ("127.0.0.1", "localhost"):
+            for cookie in cookies:
+                cookie.secure = False
+        return cookies
 
 
 def pages_for(summary: dict[str, Any], run_number: int) -> list[Page]:
@@ -204,7 +223,12 @@ async def drive(stack: Stack, summary: dict[str, Any], options: LoadOptions) -> 
     timeout = httpx.Timeout(30.0)
 
     def new_client() -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=stack.web_url, limits=limits, timeout=timeout)
+        # As if through the TLS proxy (production settings), with a cookie jar that sends
+        # the stack's Secure cookies over loopback as a browser does.
+        return httpx.AsyncClient(
+            base_url=stack.web_url, limits=limits, timeout=timeout, headers=stack.client_headers,
+            cookies=LoopbackCookieJar(),
+        )  # fmt: skip
 
     owner = new_client()
     clients = [new_client() for _ in summary["sessions"]]

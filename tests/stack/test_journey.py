@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from evolab.core.stack_runner import Stack
+from evolab.core.stack_runner import PROXY_HEADERS, Stack
 from evolab.demo import MISSING_GUIDANCE
 from tests.stack.conftest import FAILED, screenshot_path
 
@@ -46,7 +46,10 @@ class Journey:
         self.errors: list[str] = []
 
     def login(self, username: str, password: str) -> Page:
-        context = self.browser.new_context(base_url=self.stack.web_url, viewport={"width": 1280, "height": 900})
+        # Production settings: the browser talks to the stack as if through a TLS proxy.
+        context = self.browser.new_context(
+            base_url=self.stack.web_url, viewport={"width": 1280, "height": 900}, extra_http_headers=PROXY_HEADERS
+        )
         context.set_default_timeout(STEP_TIMEOUT_MS)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(f"{username}: {error}"))

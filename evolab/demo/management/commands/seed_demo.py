@@ -51,11 +51,20 @@ class Command(BaseCommand):
         )
 
     def _user(self) -> User:
-        user, created = User.objects.get_or_create(username=DEMO_USER, defaults={"email": "demo@example.org"})
+        """The demo's one person is also the instance's operator (staff), so the demo
+        shows the operations page (/ops/) too; not a superuser: project access stays
+        by membership, as for everyone."""
+        user, created = User.objects.get_or_create(
+            username=DEMO_USER, defaults={"email": "demo@example.org", "is_staff": True}
+        )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
             self.stdout.write(f"created user {DEMO_USER}")
+        elif not user.is_staff:
+            # A demo seeded before the account was staff.
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
         return user
 
     def _project(self, user: User) -> Project:
