@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,6 +47,14 @@ class Answer:
     cache_key: str
 
 
+def _grade_text(details: dict[str, Any] | None) -> str:
+    """The grader's reason, else its details with sorted keys: PostgreSQL's jsonb gives
+    keys back in its own order, and the prompt (and its cache key) must not depend on the
+    database."""
+    details = details or {}
+    return str(details.get("reason", "") or json.dumps(details, sort_keys=True))
+
+
 def feedback_trajectories(campaign: Campaign, round: Round) -> list[Trajectory]:
     """The parent's failing results on the feedback split, and nothing else: the held-out
     guard (and the selection split) never reach a proposer."""
@@ -54,9 +63,11 @@ def feedback_trajectories(campaign: Campaign, round: Round) -> list[Trajectory]:
         CaseResult.objects.filter(
             run_id=round.parent_run_id, case__split=campaign.feedback_split, status=ResultStatus.DONE, passed=False
         )
-        .order_by("case__key", "sample")
-        .values("case__key", "case__input", "case__target", "output", "score", "grade_details", "transcript")
+        .values("case__key", "sample", "case__input", "case__target", "output", "score", "grade_details", "transcript")
     )
+    # Ordered here, not by the database: PostgreSQL sorts keys by its collation (which
+    # skips punctuation), SQLite by code point, and the prompt must not depend on which.
+    rows = sorted(rows, key=lambda row: (row["case__key"], row["sample"]))
     return [
         Trajectory(
             case_key=row["case__key"],
@@ -64,7 +75,7 @@ def feedback_trajectories(campaign: Campaign, round: Round) -> list[Trajectory]:
             target=row["case__target"],
             output=row["output"],
             score=row["score"],
-            grade=str((row["grade_details"] or {}).get("reason", "") or (row["grade_details"] or {})),
+            grade=_grade_text(row["grade_details"]),
             transcript=transcript_text(row["transcript"] or []),
         )
         for row in rows

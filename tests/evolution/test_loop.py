@@ -26,7 +26,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_a_campaign_runs_its_rounds_and_classifies_every_proposal(evo: Evo) -> None:
     actions.policy_set(actor=evo.team.owner, project=evo.team.project, rules=AUTO_MERGE_POLICY)
-    campaign = drive(evo.start())
+    # Seed 9: the simulated proposer's first answer edits the protected system.md.
+    campaign = drive(evo.start(seed=9))
     assert campaign.status == CampaignStatus.FINISHED, campaign.status_reason
     assert campaign.status_reason == "All 2 rounds done."
     rounds = list(Round.objects.filter(campaign=campaign))
@@ -35,7 +36,7 @@ def test_a_campaign_runs_its_rounds_and_classifies_every_proposal(evo: Evo) -> N
     assert len(proposals) == 4
     assert all(p.stage == ProposalStage.CLASSIFIED and p.outcome and p.reasons for p in proposals)
     assert MemoryEntry.objects.filter(campaign=campaign).count() == 4
-    # Seeded: one answer edits the protected system.md; it is refused before anything exists.
+    # It is refused before anything exists.
     refused = [p for p in proposals if any(r["code"] == "protected_path" for r in p.reasons)]
     assert refused and all(p.outcome == Outcome.AUTO_REJECT for p in refused)
     assert all(p.candidate_version is None and p.candidate_run is None for p in refused)
