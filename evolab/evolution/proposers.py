@@ -67,7 +67,7 @@ def feedback_trajectories(campaign: Campaign, round: Round) -> list[Trajectory]:
     )
     # Ordered here, not by the database: PostgreSQL sorts keys by its collation (which
     # skips punctuation), SQLite by code point, and the prompt must not depend on which.
-    rows = sorted(rows, key=lambda row: (row["case__key"], row["sample"]))
+    ordered = sorted(rows, key=lambda row: (row["case__key"], row["sample"]))
     return [
         Trajectory(
             case_key=row["case__key"],
@@ -78,7 +78,7 @@ def feedback_trajectories(campaign: Campaign, round: Round) -> list[Trajectory]:
             grade=_grade_text(row["grade_details"]),
             transcript=transcript_text(row["transcript"] or []),
         )
-        for row in rows
+        for row in ordered
     ]
 
 
