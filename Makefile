@@ -32,7 +32,7 @@ test-sqlite: setup
 	$(PY) -m pytest $(TEST_ARGS)
 
 # PostgreSQL: skipped with a reason when no server answers, except in CI where it must.
-# Tests marked one_database (browser, schema fuzzing) ran in the SQLite pass already.
+# Tests marked one_database (browser, schema fuzzing, the security route walks) ran in the SQLite pass already.
 # Tests marked exclusive restart PostgreSQL itself: they run alone, after the parallel pass.
 test-postgres: setup
 	@if pg_isready -q -h 127.0.0.1 -p 5432; then \

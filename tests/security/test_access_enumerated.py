@@ -24,7 +24,9 @@ from django.test import Client
 
 from tests.security.world import Operation, Page, Unfilled, World, fill, known_bodies, module_world, operations, pages
 
-pytestmark = pytest.mark.django_db
+# Walks every route through the views' own access code, the same on any database:
+# `make test` runs it in the SQLite pass only (see ONE_DATABASE_DIRS in tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.one_database]
 
 # Reachable without logging in, on purpose:
 PUBLIC_PAGES = {
