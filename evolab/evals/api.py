@@ -14,6 +14,7 @@ from ninja.pagination import paginate
 
 from evolab.core.errors import ValidationFailed
 from evolab.core.http import AuthedRequest
+from evolab.core.lazy_rows import LazyRows
 from evolab.core.pagination import LimitOffsetPagination
 from evolab.core.uploads import check_upload_size
 from evolab.evals import actions
@@ -31,7 +32,7 @@ from evolab.evals.change_requests import (
     review_state,
 )
 from evolab.evals.exporting import jsonl_download
-from evolab.evals.holdout_audit import AuditedRows, holdout_audited
+from evolab.evals.holdout_audit import holdout_audited
 from evolab.evals.import_changes import import_open_change_request
 from evolab.evals.importing import guess_format, parse_mapping
 from evolab.evals.models import ChangeRequest, EvalSuite, SuiteVersion
@@ -115,7 +116,7 @@ def list_cases(
     split: str = Query("", pattern="^(train|dev|holdout)?$"),
     tag: str = "",
     q: str = "",
-) -> AuditedRows[CaseView] | list[Any]:
+) -> LazyRows[CaseView] | list[Any]:
     """Cases of a version (the latest by default). Holdout cases are sealed below maintainer;
     above, the held-out cases of each page returned are audited."""
     project = get_project_for(request.user, slug)

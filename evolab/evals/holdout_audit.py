@@ -1,8 +1,8 @@
 """Auditing the held-out rows of a paginated API answer.
 
 ninja's pagination slices the list a view returns after the view has returned, so the view
-itself cannot know which rows the response shows. `AuditedRows` wraps a lazy row list and
-audits the held-out keys of the page it is sliced into: one `holdout.viewed` event per
+itself cannot know which rows the response shows. `holdout_audited` gives the lazy row list
+a page hook that audits the held-out keys of the page it is sliced into: one `holdout.viewed` event per
 response, listing exactly the keys that left the server (none for a viewer whose rows are
 sealed).
 """
@@ -10,7 +10,7 @@ sealed).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar, overload
+from typing import TypeVar
 
 from django.contrib.auth.models import User
 
@@ -21,36 +21,9 @@ from evolab.evals.models import EvalSuite, Split
 View = TypeVar("View")
 
 
-class AuditedRows(Generic[View]):
-    """`rows` as ninja's pagination reads them (count, then one slice), auditing the slice."""
-
-    def __init__(self, rows: LazyRows[View], on_page: Callable[[list[View]], None]) -> None:
-        self._rows = rows
-        self._on_page = on_page
-
-    def count(self) -> int:
-        return self._rows.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    @overload
-    def __getitem__(self, index: int) -> View: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[View]: ...
-    def __getitem__(self, index: int | slice) -> View | list[View]:
-        if isinstance(index, slice):
-            page = self._rows[index]
-            self._on_page(page)
-            return page
-        row = self._rows[index]
-        self._on_page([row])
-        return row
-
-
 def holdout_audited(
     rows: LazyRows[View], *, actor: User, suite: EvalSuite, where: str, key_of: Callable[[View], str]
-) -> AuditedRows[View]:
+) -> LazyRows[View]:
     """Audit the held-out rows each page shows. A row counts when its `split` is holdout and
     it is not `sealed` (a sealed row carries none of the case's text)."""
 
@@ -62,4 +35,4 @@ def holdout_audited(
         ]
         holdout_view_record(actor=actor, suite=suite, keys=keys, where=where)
 
-    return AuditedRows(rows, record)
+    return rows.with_page_hook(record)

@@ -10,9 +10,10 @@ from ninja.pagination import paginate
 
 from evolab.core.errors import ValidationFailed
 from evolab.core.http import AuthedRequest
+from evolab.core.lazy_rows import LazyRows
 from evolab.core.pagination import LimitOffsetPagination
 from evolab.core.uploads import check_upload_size
-from evolab.evals.holdout_audit import AuditedRows, holdout_audited
+from evolab.evals.holdout_audit import holdout_audited
 from evolab.evals.models import Split
 from evolab.projects.models import Project, Role
 from evolab.projects.selectors import get_project_for, role_of
@@ -137,7 +138,7 @@ def get_run_detail(request: AuthedRequest, slug: str, number: int) -> RunRow:
 @paginate(LimitOffsetPagination)
 def list_results(
     request: AuthedRequest, slug: str, number: int, status: str = "", split: str = ""
-) -> AuditedRows[ResultView]:
+) -> LazyRows[ResultView]:
     """One row per (case, sample), by case key. Holdout results are sealed below maintainer."""
     project = get_project_for(request.user, slug)
     run = get_run(project, number)
