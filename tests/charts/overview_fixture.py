@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from evolab.evals.actions import suite_create, suite_version_import
 from evolab.evals.models import EvalCase, SuiteVersion
+from evolab.evolution.models import Campaign
 from evolab.harnesses.actions import version_create
 from evolab.harnesses.models import HarnessVersion
 from evolab.projects.models import Project
 from evolab.runs.models import CaseResult, ChunkStatus, ResultStatus, Run, RunChunk, RunStatus
+from tests.factories import BackendFactory
 
 Scores = dict[str, list[float]]
 
@@ -102,3 +106,21 @@ def add_run(
     CaseResult.objects.bulk_create(results)
     Run.objects.filter(pk=run.pk).update(total_results=len(results))
     return run
+
+
+def add_campaign(lab: Lab, **fields: Any) -> Campaign:
+    """Campaign 1 of the lab's project, from v1 with v2 as its parent, on the lab's suite."""
+    v1, v2, _ = lab.versions
+    values: dict[str, Any] = {
+        "project": lab.project,
+        "number": 1,
+        "name": "spring",
+        "base_version": v1,
+        "parent_version": v2,
+        "suite_version": lab.suite_version,
+        "runner_backend": BackendFactory(project=lab.project),
+        "budget_usd": Decimal(10),
+        "budget_tokens": 1000,
+        "budget_wall_s": 60,
+    }
+    return Campaign.objects.create(**{**values, **fields})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,9 +15,8 @@ from evolab.core.models import AuditEvent
 from evolab.engine.statistics import score_estimate
 from evolab.evolution.models import Campaign, Outcome, Proposal, ProposerKind, Round, RoundStatus
 from evolab.projects.models import Role
-from tests.charts.overview_fixture import Lab, add_run, build_lab
+from tests.charts.overview_fixture import Lab, add_campaign, add_run, build_lab
 from tests.conftest import Team
-from tests.factories import BackendFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -49,19 +47,7 @@ def _proposal(campaign: Campaign, round_: Round, index: int, run: Any, **fields:
 def campaign(team: Team) -> Campaign:
     lab: Lab = build_lab(team.project, team.owner)
     v1, v2, v3 = lab.versions
-    campaign = Campaign.objects.create(
-        project=lab.project,
-        number=1,
-        name="spring",
-        base_version=v1,
-        parent_version=v2,
-        suite_version=lab.suite_version,
-        runner_backend=BackendFactory(project=lab.project),
-        budget_usd=Decimal(10),
-        budget_tokens=1000,
-        budget_wall_s=60,
-        status_reason="plateau: 3 rounds without improvement",
-    )
+    campaign = add_campaign(lab, status_reason="plateau: 3 rounds without improvement")
     now = timezone.now()
     first = Round.objects.create(
         campaign=campaign, number=1, parent_version=v1, parent_run=add_run(lab, v1, PARENT_1), status=RoundStatus.DONE

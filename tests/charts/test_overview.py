@@ -21,7 +21,7 @@ from evolab.evolution.rebase import proposal_revert
 from evolab.harnesses.actions import version_create, version_revert
 from evolab.projects.models import Role
 from evolab.runs.models import RunStatus
-from tests.charts.overview_fixture import Lab, add_run, build_lab
+from tests.charts.overview_fixture import Lab, add_campaign, add_run, build_lab
 from tests.conftest import Team
 from tests.factories import BackendFactory, MembershipFactory, ProjectFactory
 
@@ -110,19 +110,8 @@ def test_other_projects_never_show(team: Team, lab: Lab) -> None:
 def test_every_kind_of_head_move_is_an_accepted_version(team: Team, lab: Lab) -> None:
     """Merges (here by policy, as the campaign loop does) and reverts record the head move
     in their one event, not in `harness.head`: the chart reads all of them, in order."""
-    v1, v2, v3 = lab.versions
-    campaign = Campaign.objects.create(
-        project=lab.project,
-        number=1,
-        name="c",
-        base_version=v1,
-        parent_version=v2,
-        suite_version=lab.suite_version,
-        runner_backend=BackendFactory(project=lab.project),
-        budget_usd=Decimal(10),
-        budget_tokens=1000,
-        budget_wall_s=60,
-    )
+    _, v2, v3 = lab.versions
+    campaign = add_campaign(lab)
     proposal = Proposal.objects.create(
         project=lab.project, number=1, campaign=campaign, kind=ProposerKind.REFLECT, base_version=v2, candidate_version=v3
     )

@@ -9,8 +9,6 @@ for the compared runs), no model is called. Screenshots: var/e2e/charts-*.png.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.utils import timezone
 from playwright.sync_api import ConsoleMessage, Page, expect
@@ -18,10 +16,9 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 from evolab.charts.benchmark import compare_fixture
 from evolab.evolution.models import Campaign, Outcome, Proposal, ProposerKind, Round, RoundStatus
 from evolab.runs.models import Run
-from tests.charts.overview_fixture import Lab, add_run, build_lab
+from tests.charts.overview_fixture import Lab, add_campaign, add_run, build_lab
 from tests.conftest import Team
 from tests.e2e.conftest import App
-from tests.factories import BackendFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.service, pytest.mark.django_db(transaction=True)]
 
@@ -36,18 +33,7 @@ def _campaign(lab: Lab) -> Campaign:
     """Two rounds: an auto-merged candidate with its holdout guard run, a rejected one,
     and one waiting for review."""
     v1, v2, v3 = lab.versions
-    campaign = Campaign.objects.create(
-        project=lab.project,
-        number=1,
-        name="spring",
-        base_version=v1,
-        parent_version=v2,
-        suite_version=lab.suite_version,
-        runner_backend=BackendFactory(project=lab.project),
-        budget_usd=Decimal(10),
-        budget_tokens=1000,
-        budget_wall_s=60,
-    )
+    campaign = add_campaign(lab)
     rounds = [
         Round.objects.create(
             campaign=campaign,
