@@ -285,13 +285,20 @@ class Claim:
     run_id: int
     project_id: int
     token: str
+    # False when an earlier claim of this chunk ended without a clean release (its
+    # worker died or it raised): such a chunk runs alone (see runs/chunk_session.py).
+    first_attempt: bool = True
 
 
-def chunk_claim(chunk_id: int) -> Claim | None:
+def chunk_claim(chunk_id: int, *, untried_only: bool = False) -> Claim | None:
     """Take the chunk's lease if it is free (pending, or leased by a worker that let the
-    lease lapse). A chunk claimed too many times without a clean release is failed."""
+    lease lapse). A chunk claimed too many times without a clean release is failed.
+    `untried_only` takes it only if it is pending with no unclean attempt behind it."""
     now = timezone.now()
     token = uuid.uuid4().hex
+    free = Q(status=ChunkStatus.PENDING) | Q(status=ChunkStatus.LEASED, lease_expires_at__lt=now)
+    if untried_only:
+        free = Q(status=ChunkStatus.PENDING, attempts=0)
     with transaction.atomic():
         # The run's status is checked through `run_id IN (subquery)`, never a join: with a
         # join Django moves every condition into a self-select (`id IN (SELECT … JOIN …)`),
@@ -299,7 +306,7 @@ def chunk_claim(chunk_id: int) -> Claim | None:
         # target row against that old subquery result — so both claims won the lease.
         claimed = (
             RunChunk.objects.filter(pk=chunk_id, run__in=Run.objects.filter(status__in=ACTIVE_RUN_STATUSES))
-            .filter(Q(status=ChunkStatus.PENDING) | Q(status=ChunkStatus.LEASED, lease_expires_at__lt=now))
+            .filter(free)
             .update(
                 status=ChunkStatus.LEASED,
                 lease_token=token,
@@ -318,7 +325,21 @@ def chunk_claim(chunk_id: int) -> Claim | None:
             _chunk_fail(chunk, f"its worker stopped without finishing {chunk.attempts - 1} times in a row")
             return None
         Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now)
-    return Claim(chunk_id=chunk_id, run_id=run.pk, project_id=run.project_id, token=token)
+    return Claim(
+        chunk_id=chunk_id, run_id=run.pk, project_id=run.project_id, token=token, first_attempt=chunk.attempts == 1
+    )
+
+
+def chunk_claim_next(run_id: int) -> Claim | None:
+    """Claim the run's next chunk that nobody has tried yet, for a task that still has
+    time: None when every chunk is taken, done, or was tried before."""
+    candidates = RunChunk.objects.filter(run_id=run_id, status=ChunkStatus.PENDING, attempts=0).order_by("index")
+    # A few candidates: another worker may take the first between this read and the claim.
+    for chunk_id in candidates.values_list("pk", flat=True)[:4]:
+        claim = chunk_claim(chunk_id, untried_only=True)
+        if claim is not None:
+            return claim
+    return None
 
 
 def _chunk_fail(chunk: RunChunk, reason: str) -> None:

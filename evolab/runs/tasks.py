@@ -9,7 +9,8 @@ from celery.signals import worker_process_shutdown, worker_ready, worker_shutdow
 
 from evolab.core.logging import log_context
 from evolab.runs import actions, heartbeat
-from evolab.runs.execution import close_event_loops, execute_chunk
+from evolab.runs.event_loops import close_event_loops
+from evolab.runs.execution import execute_chunk
 
 
 @shared_task(name="runs.run_chunk")

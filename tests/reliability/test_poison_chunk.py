@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from evolab.runs.execution import CRASH_ON_CASE_ENV
+from evolab.runs.chunk_session import CRASH_ON_CASE_ENV
 from evolab.runs.models import ACTIVE_RUN_STATUSES, CaseResult, ChunkStatus, ResultStatus, RunChunk, RunStatus
 from tests.reliability.conftest import MAX_ATTEMPTS, Lab, Workers, live_slot_leases, run_status
 

@@ -10,7 +10,8 @@ answer deterministically, so the killed try was a prefix of the episode that fin
 i.e. at most `turns` requests. No other result can have been asked twice. Hence, per
 result, `requests == len(attempts)`, or `len(attempts) <= requests <= len(attempts) +
 turns` for those held at the kill; summed, `requests <= attempts + Σ_lost turns`, and
-`Σ_lost turns <= lost * max_turns`, where lost <= chunk size * worker concurrency.
+`Σ_lost turns <= lost * max_turns`, where lost <= two chunks (the one a task drains and
+the one it adopted) per pool process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import pytest
 import redis
 
+from evolab.runs.chunk_session import MAX_HELD_CHUNKS
 from evolab.runs.models import CaseResult, ChunkStatus, ResultStatus, RunStatus
 from tests.reliability.conftest import (
     CHUNK_SIZE,
@@ -60,7 +62,8 @@ def test_a_killed_worker_s_run_is_finished_by_the_next_worker(lab: Lab, broker: 
             "pk", flat=True
         )
     )
-    assert 0 < len(lost) <= CHUNK_SIZE * 2  # at most the chunks of its two pool processes
+    # At most the chunks its two pool processes held: two each (runs/chunk_session.py).
+    assert 0 < len(lost) <= CHUNK_SIZE * MAX_HELD_CHUNKS * 2
     second = workers.start(concurrency=2)
     workers.drive(lambda: run_status(run) == RunStatus.COMPLETED, "the run to complete")
     # The live worker gave its backend slots back; the dead one's lapse by themselves.

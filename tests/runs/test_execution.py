@@ -8,8 +8,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from evolab.core.errors import Conflict
-from evolab.runs.actions import RunSpec, run_cancel, run_create, run_resume
-from evolab.runs.models import CaseResult, ChunkStatus, ResultStatus, Run, RunStatus
+from evolab.runs.actions import RunSpec, chunk_claim, chunk_release, run_cancel, run_create, run_resume
+from evolab.runs.models import CaseResult, ChunkStatus, ResultStatus, Run, RunChunk, RunStatus
 from evolab.runs.tasks import run_chunk
 from tests.runs.conftest import Lab
 
@@ -86,10 +86,14 @@ def test_a_run_may_opt_out_of_the_cache(lab: Lab) -> None:
 @override_settings(EVOLAB_RUN_CHUNK_SIZE=4)
 def test_cancel_then_resume_never_requests_a_finished_result_again(lab: Lab) -> None:
     run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, use_cache=False))
-    chunk_ids = list(run.chunks.values_list("pk", flat=True))
-    for chunk_id in chunk_ids[:3]:
-        run_chunk(chunk_id)
+    chunk_ids = list(run.chunks.order_by("index").values_list("pk", flat=True))
+    # Other workers hold the second half, so the first task cannot adopt it.
+    held = [chunk_claim(chunk_id) for chunk_id in chunk_ids[3:]]
+    run_chunk(chunk_ids[0])  # adopts the rest of the first half
     run_cancel(actor=lab.team.owner, run=run)
+    for claim in held:
+        assert claim is not None
+        chunk_release(claim)
     for chunk_id in chunk_ids[3:]:
         run_chunk(chunk_id)  # a message delivered after cancel does nothing
     finished = CaseResult.objects.filter(run=run, status=ResultStatus.DONE).count()
@@ -123,8 +127,10 @@ def test_the_token_cap_stops_new_requests(lab: Lab) -> None:
     _drain(run)
     run.refresh_from_db()
     assert run.status == RunStatus.STOPPED and "token cap 1 reached" in run.stop_reason
-    # The first chunk's first batch crossed the cap; nothing was started after it was seen.
-    assert CaseResult.objects.filter(run=run, status=ResultStatus.DONE).count() <= 4
+    # The first answer crossed the cap; nothing was started after it was seen: what is
+    # done was in flight then (the task's own chunk and the one it adopted, up to the run's
+    # concurrency), out of 24.
+    assert CaseResult.objects.filter(run=run, status=ResultStatus.DONE).count() <= run.max_concurrency
     with pytest.raises(Conflict, match="token cap"):
         run_resume(actor=lab.team.owner, run=run)
 
@@ -165,3 +171,44 @@ def test_a_duplicate_message_for_a_leased_chunk_does_nothing(lab: Lab) -> None:
     assert chunk_claim(chunk.pk) is not None
     run_chunk(chunk.pk)  # the second delivery finds the lease held
     assert lab.simulator.stats()["chat_requests"] == 0
+
+
+@override_settings(EVOLAB_RUN_CHUNK_SIZE=5)
+def test_one_task_adopts_the_runs_untried_chunks_one_after_another(lab: Lab) -> None:
+    run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, use_cache=False))
+    first = run.chunks.order_by("index").first()
+    assert first is not None and run.chunks.count() == 5
+    run_chunk(first.pk)  # the other four messages would find their chunks done
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert set(run.chunks.values_list("status", "attempts")) == {(ChunkStatus.DONE, 0)}
+    # Every request was one attempt of one result: nothing was asked twice.
+    attempts = sum(len(attempts) for attempts in CaseResult.objects.filter(run=run).values_list("attempts", flat=True))
+    assert lab.simulator.stats()["chat_requests"] == attempts >= 24
+
+
+@override_settings(EVOLAB_RUN_CHUNK_SIZE=5)
+def test_a_chunk_whose_worker_died_runs_alone(lab: Lab) -> None:
+    run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, use_cache=False))
+    first = run.chunks.order_by("index").first()
+    assert first is not None
+    # A worker claimed it and died: its lease lapsed without a release.
+    assert chunk_claim(first.pk) is not None
+    RunChunk.objects.filter(pk=first.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    run_chunk(first.pk)
+    statuses = dict(run.chunks.values_list("index", "status"))
+    assert statuses == {0: ChunkStatus.DONE, 1: ChunkStatus.PENDING, 2: ChunkStatus.PENDING,
+                        3: ChunkStatus.PENDING, 4: ChunkStatus.PENDING}  # fmt: skip
+
+
+@override_settings(EVOLAB_RUN_CHUNK_SIZE=5)
+def test_a_chunk_that_failed_before_is_not_adopted(lab: Lab) -> None:
+    run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, use_cache=False))
+    chunks = list(run.chunks.order_by("index"))
+    failing = chunk_claim(chunks[1].pk)
+    assert failing is not None
+    chunk_release(failing, error="RuntimeError: boom")  # pending again, its attempt counted
+    run_chunk(chunks[0].pk)
+    statuses = dict(run.chunks.values_list("index", "status"))
+    assert statuses == {0: ChunkStatus.DONE, 1: ChunkStatus.PENDING, 2: ChunkStatus.DONE,
+                        3: ChunkStatus.DONE, 4: ChunkStatus.DONE}  # fmt: skip
