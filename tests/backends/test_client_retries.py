@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 
@@ -11,7 +12,7 @@ from evolab.backends.client import BackendClient
 from evolab.backends.errors import BackendRejected, BackendRetriesExhausted
 from evolab.backends.simulator import FaultConfig
 from evolab.backends.simulator.testing import RunningSimulator
-from evolab.backends.types import ChatRequest
+from evolab.backends.types import BackendConfig, ChatRequest
 from tests.backends.conftest import FAST_RETRIES
 
 HELLO = ChatRequest(messages=[{"role": "user", "content": "Say hello."}], params={"seed": 7})
@@ -111,6 +112,28 @@ async def test_a_dropped_non_streaming_body_is_retried(sim: RunningSimulator) ->
         result = await client.chat(HELLO)
     assert len(result.attempts) == 2
     assert result.attempts[0].status_code is None
+    # A broken connection is named as one, never as a timeout (the aiohttp transport
+    # reports some of them as connect timeouts).
+    error = result.attempts[0].error or ""
+    assert error.startswith("connection failed: ") and "timed out" not in error
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_closes_the_connection_is_a_connection_failure() -> None:
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.close()
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = BackendConfig(name="closer", kind="openai_compat", base_url=f"http://127.0.0.1:{port}/v1", model="m")
+    try:
+        async with BackendClient(replace(config, max_retries=0)) as client:
+            with pytest.raises(BackendRetriesExhausted) as raised:
+                await client.chat(HELLO)
+    finally:
+        server.close()
+    assert raised.value.attempts[0].error == "connection failed: ServerDisconnectedError: Server disconnected"
 
 
 @pytest.mark.asyncio
