@@ -24,18 +24,20 @@ def test_it_times_a_real_run_next_to_the_bare_loop(tmp_path: Path) -> None:
     report = run_benchmark(options, out=out)
 
     rows = {row["config"]: row for row in report["rows"]}
-    assert set(rows) == {"bare", "embedded"}
+    assert set(rows) == {"bare", "bare-calls", "embedded"}
     run = rows["embedded"]["detail"]
     assert run["run_status"] == "completed"
     assert run["results"]["done"] == run["results"]["total"] == 40
     assert run["results"]["cached"] == 0
     # One request per case reached the simulator: nothing was answered from the cache.
     assert run["backend_requests"] == 40
-    assert rows["bare"]["detail"]["backend_requests"] == rows["bare"]["detail"]["answers"] == 40
+    for bare in ("bare", "bare-calls"):
+        assert rows[bare]["detail"]["backend_requests"] == rows[bare]["detail"]["answers"] == 40
     assert run["cpu_s"]["workers"] > 0
-    assert rows["embedded"]["x_bare"] is not None and rows["embedded"]["x_ideal"] is not None
+    assert None not in (rows["embedded"]["x_bare"], rows["embedded"]["x_bare_calls"], rows["embedded"]["x_ideal"])
     assert json.loads((tmp_path / "latest.json").read_text())["rows"] == report["rows"]
     assert "embedded #1" in out.getvalue()
+    assert "embedded: median" in out.getvalue()  # the verdict against the targets
 
 
 def test_it_counts_the_cpu_of_child_processes_after_they_exit() -> None:
