@@ -25,8 +25,11 @@ demo: setup
 test: setup lint test-sqlite test-postgres
 
 # Two processes (pytest-xdist): the machine has two cores, and most of the time goes to
-# tests that wait on real simulators, workers and servers.
-TEST_ARGS ?= -n 2
+# tests that wait on real simulators, workers and servers. `worksteal`: a process that runs
+# out of tests takes half of the other's queue. With the default `load`, the queues are
+# handed out in collection order, so one process could be left alone at the end with the
+# slow transactional tests (pytest-django sorts them together) for two minutes or more.
+TEST_ARGS ?= -n 2 --dist worksteal
 
 test-sqlite: setup
 	$(PY) -m pytest $(TEST_ARGS)

@@ -15,6 +15,10 @@ from tests.conftest import Team
 from tests.factories import BackendFactory
 from tests.permission_matrix import PERSONAS, Endpoint, check_endpoint
 
+# The project, its members and the objects below are built once for the module
+# (`context`, see `module_transaction`); what a request changes is rolled back after its test.
+pytestmark = pytest.mark.django_db
+
 CHARTS = "/p/{slug}/charts/"
 RUN = "/p/{slug}/runs/{number}/"
 
@@ -31,8 +35,9 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 
-@pytest.fixture
-def context(team: Team) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def context(module_team: Team) -> dict[str, Any]:
+    team = module_team
     lab = build_lab(team.project, team.owner)
     run = add_run(lab, lab.versions[0], {"dev-0": [1.0], "hold-0": [0.0]})
     v1 = lab.versions[0]
@@ -54,5 +59,5 @@ def context(team: Team) -> dict[str, Any]:
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.route}")
-def test_access(team: Team, context: dict[str, Any], endpoint: Endpoint, persona: str) -> None:
-    check_endpoint(endpoint, persona, team.client_for(persona), context)
+def test_access(module_team: Team, context: dict[str, Any], endpoint: Endpoint, persona: str) -> None:
+    check_endpoint(endpoint, persona, module_team.client_for(persona), context)

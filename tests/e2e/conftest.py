@@ -11,8 +11,11 @@ it the tests skip (fail under CI=true). Each step's screenshot goes to var/e2e/<
 
 Playwright's sync API keeps an event loop marked running in this thread while it is
 started, so Django's async-safety check would refuse ORM calls made between browser
-steps: DJANGO_ALLOW_ASYNC_UNSAFE is set while the browser is up. The browser is started
-per module and stopped after it, so the loop is gone before tests of other packages run.
+steps: DJANGO_ALLOW_ASYNC_UNSAFE is set while the browser is up. The browser and the
+server are started once for this package and stopped after its last test, so the loop is
+gone before tests of other packages run (pytest ends a package-scoped fixture as soon as
+the next test is outside the package); sharing them saves a Chromium launch and a server
+start per module, and every test still opens browser contexts of its own.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ SCREENSHOTS = django_settings.VAR_DIR / "e2e"
 SERVER_START_S = 30.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     require_service(
         os.access(CHROMIUM, os.X_OK),
@@ -64,7 +67,7 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server_url(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn serving the ASGI app on a socket this process opened (no port race),
     against the test database. Its var/ is a folder of its own: what it enqueues or

@@ -87,6 +87,10 @@ def drive(campaign: Campaign, *, max_steps: int = 2000) -> Campaign:
 
 @pytest.fixture
 def evo(team: Team, simulator: RunningSimulator) -> Evo:
+    return build_evo(team, simulator)
+
+
+def build_evo(team: Team, simulator: RunningSimulator) -> Evo:
     simulator.reset()
     backend = BackendFactory(
         project=team.project,

@@ -10,13 +10,19 @@ from typing import Any
 
 import pytest
 
+from evolab.backends.simulator.testing import RunningSimulator
 from evolab.evolution.assignment import path_owner_set
 from evolab.evolution.review import comment_add
 from evolab.projects.models import Role
 from tests.conftest import Team
-from tests.evolution.conftest import Evo
+from tests.evolution.conftest import build_evo
 from tests.evolution.review_helpers import waiting
 from tests.permission_matrix import PERSONAS, Endpoint, check_endpoint
+
+# The campaign, proposal, comment and path owner are built once for the module
+# (`context`, see `module_transaction`); each test sends one request as one persona, and
+# what that request changes is rolled back after the test.
+pytestmark = pytest.mark.django_db
 
 LIST = "/p/{slug}/campaigns"
 PAGE = LIST + "/{number}"
@@ -208,8 +214,9 @@ ENDPOINTS += [
 ]
 
 
-@pytest.fixture
-def context(evo: Evo) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def context(module_team: Team, simulator: RunningSimulator) -> dict[str, Any]:
+    evo = build_evo(module_team, simulator)
     campaign = evo.start()
     proposal = waiting(campaign)
     comment = comment_add(actor=evo.team.reviewer, proposal=proposal, text="a question")
@@ -225,5 +232,5 @@ def context(evo: Evo) -> dict[str, Any]:
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.route}")
-def test_access(team: Team, context: dict[str, Any], endpoint: Endpoint, persona: str) -> None:
-    check_endpoint(endpoint, persona, team.client_for(persona), context)
+def test_access(module_team: Team, context: dict[str, Any], endpoint: Endpoint, persona: str) -> None:
+    check_endpoint(endpoint, persona, module_team.client_for(persona), context)

@@ -13,6 +13,8 @@ from evolab.projects.models import Role
 from tests.harnesses.factories import BASE_FILES, make_version, make_zip
 from tests.permission_matrix import PERSONAS, Endpoint, check_endpoint
 
+# The project, its members and the objects below are built once for the module
+# (`context`, see `module_transaction`); what a request changes is rolled back after its test.
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1/projects"
@@ -105,21 +107,21 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 
-@pytest.fixture
-def context(team: Any) -> dict[str, Any]:
-    make_version(team.project, actor=team.owner)
-    v2 = make_version(team.project, {**BASE_FILES, "system.md": "second\n"}, actor=team.owner)
-    return {"slug": team.project.slug, "number": v2.number}
+@pytest.fixture(scope="module")
+def context(module_team: Any) -> dict[str, Any]:
+    make_version(module_team.project, actor=module_team.owner)
+    v2 = make_version(module_team.project, {**BASE_FILES, "system.md": "second\n"}, actor=module_team.owner)
+    return {"slug": module_team.project.slug, "number": v2.number}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.url}")
-def test_permissions(endpoint: Endpoint, persona: str, team: Any, context: dict[str, Any]) -> None:
-    check_endpoint(endpoint, persona, team.client_for(persona), context)
+def test_permissions(endpoint: Endpoint, persona: str, module_team: Any, context: dict[str, Any]) -> None:
+    check_endpoint(endpoint, persona, module_team.client_for(persona), context)
 
 
 @pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.method == "POST"], ids=lambda e: f"{e.method} {e.url}")
-def test_writes_succeed_for_a_maintainer(endpoint: Endpoint, team: Any, context: dict[str, Any]) -> None:
+def test_writes_succeed_for_a_maintainer(endpoint: Endpoint, module_team: Any, context: dict[str, Any]) -> None:
     # The matrix only says "not refused"; a write the maintainer may do must also work.
-    response = endpoint.request(team.client_for("maintainer"), context)
+    response = endpoint.request(module_team.client_for("maintainer"), context)
     assert response.status_code in (201, 302), response.content[:500]

@@ -7,6 +7,10 @@ from tests.conftest import Team
 from tests.factories import BackendFactory
 from tests.permission_matrix import PERSONAS, Endpoint, check_endpoint
 
+# The project, its members and the objects below are built once for the module
+# (`context`, see `module_transaction`); what a request changes is rolled back after its test.
+pytestmark = pytest.mark.django_db
+
 BACKEND = {
     "name": "vllm-local",
     "kind": "openai_compat",
@@ -106,15 +110,15 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 
-@pytest.fixture
-def context(team: Team) -> dict[str, object]:
+@pytest.fixture(scope="module")
+def context(module_team: Team) -> dict[str, object]:
     from tests.factories import UserFactory
 
     UserFactory(username="newcomer")
-    memberships = {m.user.username: m.pk for m in team.project.memberships.select_related("user")}
+    memberships = {m.user.username: m.pk for m in module_team.project.memberships.select_related("user")}
     return {
-        "slug": team.project.slug,
-        "backend": BackendFactory(project=team.project).pk,
+        "slug": module_team.project.slug,
+        "backend": BackendFactory(project=module_team.project).pk,
         "viewer_membership": memberships["viewer"],
         "reviewer_membership": memberships["reviewer"],
     }
@@ -122,5 +126,5 @@ def context(team: Team) -> dict[str, object]:
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.url}")
-def test_permission_matrix(team: Team, context: dict[str, object], endpoint: Endpoint, persona: str) -> None:
-    check_endpoint(endpoint, persona, team.client_for(persona), context)
+def test_permission_matrix(module_team: Team, context: dict[str, object], endpoint: Endpoint, persona: str) -> None:
+    check_endpoint(endpoint, persona, module_team.client_for(persona), context)
