@@ -55,7 +55,7 @@ lint: setup
 ## PostgreSQL + Redis, next to a bare AsyncOpenAI loop; writes var/bench/. Tune with BENCH_ARGS,
 ## e.g. make bench BENCH_ARGS="--only embedded --workers 1 --chunk-size 200".
 bench: setup
-	$(PY) manage.py bench $(BENCH_ARGS)
+	LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(PY) manage.py bench $(BENCH_ARGS)
 
 ## The production stack run natively with the containers' commands (PostgreSQL, Redis,
 ## uvicorn, two Celery workers, beat, simulator) and the whole journey in Chromium;
