@@ -130,6 +130,10 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):
                 self._wake.clear()
         except _MembershipEnded:
             await self.close(code=CLOSE_FORBIDDEN)
+        except OSError as gone:
+            # The browser went away while a frame was on its way (uvicorn raises its
+            # ClientDisconnected, an OSError): the socket is over, nothing failed.
+            logger.info("live socket of project %s closed by its client mid-send: %r", self.project_id, gone)
         except Exception:
             logger.exception("live relay failed for project %s", self.project_id)
             await self.close(code=CLOSE_SERVER_ERROR)

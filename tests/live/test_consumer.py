@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -198,4 +199,31 @@ async def test_with_redis_the_wake_up_delivers_before_the_next_poll(team: Team, 
 
     assert [e["id"] for e in events] == [event.pk]
     assert time.monotonic() - started < 1.0
+    await socket.disconnect()
+
+
+async def test_a_client_gone_mid_send_ends_the_relay_without_an_error(
+    team: Team, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from evolab.live.consumers import ProjectEventsConsumer
+
+    sent: list[object] = []
+
+    async def hung_up(self: ProjectEventsConsumer, content: Any, close: bool = False) -> None:
+        sent.append(content)
+        raise ConnectionResetError("the client hung up")  # what uvicorn's ClientDisconnected is
+
+    monkeypatch.setattr(ProjectEventsConsumer, "send_json", hung_up)
+    caplog.set_level(logging.INFO, logger="evolab.live.consumers")
+    socket = communicator(await headers_for(team.viewer), team.project.slug)
+    connected, _ = await socket.connect()
+    assert connected
+    await emit(team.project.pk)
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:
+        await socket.receive_nothing(timeout=0.05)
+    await socket.receive_nothing(timeout=0.2)  # the relay handles the failed send
+    assert sent
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    assert "closed by its client mid-send" in caplog.text
     await socket.disconnect()
