@@ -22,6 +22,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import httpx2
 import openai
@@ -175,7 +176,9 @@ class BackendClient:
                             answer = await self._stream_once(request, prepared)
                         else:
                             answer = await self._call_once(request, prepared)
-            except (_AttemptFailed, TimeoutError, openai.APIError) as exc:
+            # aiohttp.ClientError: what the SDK's aiohttp transport does not translate (a
+            # malformed status line or header) reaches us raw; it is a broken answer too.
+            except (_AttemptFailed, TimeoutError, openai.APIError, aiohttp.ClientError) as exc:
                 failure = _classify(exc, self.config.total_timeout_s)
                 attempts.append(
                     Attempt(
@@ -290,13 +293,17 @@ def _is_simulated(headers: Any) -> bool:
 def _classify(exc: BaseException, total_timeout_s: float) -> _AttemptFailed:
     if isinstance(exc, _AttemptFailed):
         return exc
-    root = _root_cause(exc)
-    if isinstance(exc, TimeoutError) or (isinstance(exc, openai.APITimeoutError) and isinstance(root, TimeoutError)):
+    causes = _causes(exc)
+    if isinstance(exc, TimeoutError) or (
+        isinstance(exc, openai.APITimeoutError) and any(isinstance(cause, TimeoutError) for cause in causes)
+    ):
         return _AttemptFailed(f"timed out (limit {total_timeout_s:g}s)", retryable=True)
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError | aiohttp.ClientError):
         # The aiohttp transport reports a connection the server closed as a connect
-        # timeout; the cause says what really happened.
-        return _AttemptFailed(f"connection failed: {type(root).__name__}: {root}", retryable=True)
+        # timeout, and lets some protocol errors through untranslated: the first cause
+        # from aiohttp says what really happened.
+        raw = next((cause for cause in causes if isinstance(cause, aiohttp.ClientError)), causes[-1])
+        return _AttemptFailed(f"connection failed: {type(raw).__name__}: {raw}", retryable=True)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         return _AttemptFailed(
@@ -314,10 +321,14 @@ def _classify(exc: BaseException, total_timeout_s: float) -> _AttemptFailed:
     return _AttemptFailed(f"{type(exc).__name__}: {exc}", retryable=True)
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return exc
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and its chain of causes, outermost first."""
+    chain = [exc]
+    cause = exc.__cause__
+    while cause is not None and len(chain) < 20:
+        chain.append(cause)
+        cause = cause.__cause__
+    return chain
 
 
 def _status_message(exc: openai.APIStatusError) -> str:

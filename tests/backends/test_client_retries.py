@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import replace
 
@@ -134,6 +135,52 @@ async def test_a_server_that_closes_the_connection_is_a_connection_failure() -> 
     finally:
         server.close()
     assert raised.value.attempts[0].error == "connection failed: ServerDisconnectedError: Server disconnected"
+
+
+@pytest.mark.asyncio
+async def test_an_answer_that_is_not_http_is_a_retried_connection_failure() -> None:
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"this is not an HTTP response\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = BackendConfig(name="garbled", kind="openai_compat", base_url=f"http://127.0.0.1:{port}/v1", model="m")
+    try:
+        async with BackendClient(replace(config, max_retries=1), retry_policy=FAST_RETRIES) as client:
+            with pytest.raises(BackendRetriesExhausted) as raised:
+                await client.chat(HELLO)
+    finally:
+        server.close()
+    # Both attempts are on record as broken connections: retried, never a crash.
+    errors = [attempt.error or "" for attempt in raised.value.attempts]
+    assert len(errors) == 2 and all(error.startswith("connection failed: ") for error in errors), errors
+
+
+@pytest.mark.asyncio
+async def test_a_connect_timeout_is_named_a_timeout() -> None:
+    # A listening socket that never accepts: with its backlog full, connects hang.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        config = BackendConfig(name="full", kind="openai_compat", base_url=f"http://127.0.0.1:{port}/v1", model="m")
+        async with BackendClient(replace(config, max_retries=0, connect_timeout_s=0.3)) as client:
+            with pytest.raises(BackendRetriesExhausted) as raised:
+                await client.chat(HELLO)
+    finally:
+        for each in [*fillers, listener]:
+            each.close()
+    assert (raised.value.attempts[0].error or "").startswith("timed out"), raised.value.attempts[0].error
 
 
 @pytest.mark.asyncio
