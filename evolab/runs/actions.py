@@ -334,12 +334,16 @@ def chunk_claim_next(run_id: int) -> Claim | None:
     """Claim the run's next chunk that nobody has tried yet, for a task that still has
     time: None when every chunk is taken, done, or was tried before."""
     candidates = RunChunk.objects.filter(run_id=run_id, status=ChunkStatus.PENDING, attempts=0).order_by("index")
-    # A few candidates: another worker may take the first between this read and the claim.
-    for chunk_id in candidates.values_list("pk", flat=True)[:4]:
-        claim = chunk_claim(chunk_id, untried_only=True)
-        if claim is not None:
-            return claim
-    return None
+    while True:
+        # A few at a time: other workers may take some between this read and the claims
+        # (those are no longer candidates at the next read, so this ends).
+        chunk_ids = list(candidates.values_list("pk", flat=True)[:4])
+        if not chunk_ids:
+            return None
+        for chunk_id in chunk_ids:
+            claim = chunk_claim(chunk_id, untried_only=True)
+            if claim is not None:
+                return claim
 
 
 def _chunk_fail(chunk: RunChunk, reason: str) -> None:

@@ -16,6 +16,7 @@ cannot use up the attempts of healthy chunks beside it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -39,6 +40,8 @@ from evolab.runs.slots import slots_release, slots_resize
 # The chunk being drained and the next: enough to keep requests in flight across a
 # chunk boundary, and a bound on what a killed worker leaves for others to redo.
 MAX_HELD_CHUNKS = 2
+# No chunk is adopted in the last second of a task's budget: it would only be handed back.
+ADOPT_UNTIL_S = 1.0
 FLUSH_SIZE = 50
 FLUSH_INTERVAL_S = 0.25
 PROGRESS_INTERVAL_S = 0.5
@@ -118,6 +121,7 @@ class ChunkSession:
         self.unflushed_tokens = 0
         self.last_progress = 0.0
         self.crash_key = os.environ.get(CRASH_ON_CASE_ENV)
+        self.failed: _Chunk | None = None  # the chunk whose item raised, if one did
         self._hold(first, items)
 
     def _hold(self, claim: Claim, items: list[WorkItem]) -> None:
@@ -140,11 +144,18 @@ class ChunkSession:
             for chunk in list(self.chunks):
                 await self._release(chunk)
         except Exception as exc:
-            # What was written stays; each chunk still held goes back to pending with the
-            # error, keeping its attempt counted (a chunk that always fails ends failed).
+            # What is finished is written, and every chunk still held goes back to pending.
+            # The one whose item raised keeps its attempt counted (a chunk that always fails
+            # ends failed); the others did nothing wrong. When the failure is no chunk's
+            # (the database, an adoption), each keeps it. Should the database be what
+            # failed, the leases lapse and the reconciler sends the chunks again.
             error = f"{type(exc).__name__}: {exc}"
             for chunk in [chunk for chunk in self.chunks if not chunk.lost]:
-                await sync_to_async(actions.chunk_release)(chunk.claim, error=error)
+                blamed = self.failed is None or chunk is self.failed
+                with contextlib.suppress(Exception):
+                    await self._flush(chunk, final=True)
+                with contextlib.suppress(Exception):
+                    await sync_to_async(actions.chunk_release)(chunk.claim, error=error if blamed else "")
             raise
 
     async def _send_all(self) -> None:
@@ -172,10 +183,14 @@ class ChunkSession:
                 workers -= done
         finally:
             # The loop outlives this task: nothing of it may go on running into the next one.
-            leftovers = [beat, *workers, *([adopting] if adopting else [])]
+            leftovers = [beat, *workers]
             for task in leftovers:
                 task.cancel()
             await asyncio.gather(*leftovers, return_exceptions=True)
+            if adopting is not None:
+                # Not cancelled: the claim goes on in its thread anyway. Once it is done its
+                # chunk is held, and released with the others.
+                await asyncio.gather(adopting, return_exceptions=True)
 
     async def _work(self) -> None:
         # A worker stops when the task holds fewer slots than it has requests in flight
@@ -189,6 +204,9 @@ class ChunkSession:
             self.in_flight += 1
             try:
                 outcome = await self.run_item(item)
+            except Exception:
+                self.failed = chunk
+                raise
             finally:
                 self.in_flight -= 1
             await self._add(chunk, outcome)
@@ -229,8 +247,13 @@ class ChunkSession:
             self.adopt is not None
             and sum(1 for chunk in self.chunks if chunk.unfinished and not chunk.lost) < MAX_HELD_CHUNKS
             and len(self.queue) < self._allowed()
+            and time.monotonic() < self.deadline - ADOPT_UNTIL_S
             and self.may_start()
         )
+
+    def _should_adopt_later(self) -> bool:
+        """More work may come: the slots to ask for include a next chunk's."""
+        return self.adopt is not None and time.monotonic() < self.deadline - ADOPT_UNTIL_S and self.may_start()
 
     async def _adopt(self) -> None:
         assert self.adopt is not None
@@ -250,7 +273,7 @@ class ChunkSession:
         chunk.unfinished -= 1
         self.unflushed_cost += outcome.get("cost_usd", 0.0)
         self.unflushed_tokens += _tokens_of(outcome)
-        if chunk.unfinished == 0 and (self.queue or self.in_flight):
+        if chunk.unfinished == 0 and (self.in_flight or any(not held.lost for held, _ in self.queue)):
             await self._release(chunk)  # the task's last chunk is released after its slots
         elif len(chunk.pending) >= FLUSH_SIZE or time.monotonic() - chunk.last_flush >= FLUSH_INTERVAL_S:
             await self._flush(chunk)
@@ -276,7 +299,7 @@ class ChunkSession:
                 self.model.new_entries = {}
             now = time.monotonic()
             progress = final or (bool(batch) and now - self.last_progress >= PROGRESS_INTERVAL_S)
-            needed = self.in_flight + len(self.queue) + (self.concurrency if self.adopt else 0)
+            needed = self.in_flight + len(self.queue) + (self.concurrency if self._should_adopt_later() else 0)
             try:
                 self.state, held = await _write(chunk.claim, batch, entries, progress, self.slots, needed, self.ttl)
             except LeaseLost:

@@ -80,9 +80,14 @@ def _adopter(run: Run, first: Claim, prefetch: dict[str, Any] | None = None) -> 
         claim = actions.chunk_claim_next(run.pk)
         if claim is None:
             return None
-        items = plan_items(run, claim.chunk_id)
-        if prefetch is not None and run.backend is not None:
-            prefetch.update(_prefetch(run, items, backend_config(run.backend)))
+        try:
+            items = plan_items(run, claim.chunk_id)
+            if prefetch is not None and run.backend is not None:
+                prefetch.update(_prefetch(run, items, backend_config(run.backend)))
+        except Exception as exc:
+            # Not handed to the session yet: give it back here, its attempt counted.
+            actions.chunk_release(claim, error=f"{type(exc).__name__}: {exc}")
+            raise
         return claim, items
 
     return adopt
@@ -121,6 +126,9 @@ def _execute_on_backend(claim: Claim, run: Run, items: list[WorkItem], deadline:
     try:
         granted = _wait_for_slots(claim, backend_id=backend.pk, want=want, token=token, ttl=ttl, deadline=deadline)
         if granted == 0:
+            # The waiting lease (of zero slots) goes first, as at every task's end: once
+            # its chunks are back, a task holds nothing of its backend.
+            slots_release(token=token)
             actions.chunk_release(claim)  # pending again, and enqueued again
             return
         slots = Slots(backend_id=backend.pk, token=token, held=granted, of=max(1, backend.max_concurrency))

@@ -76,10 +76,7 @@ def test_a_run_survives_a_postgresql_restart(lab: Lab, workers: Workers) -> None
     workers.start(concurrency=2)
     workers.drive(lambda: finished_count(run) >= 12 and len(_held(run.pk)) >= 2, "a quarter done, some held")
 
-    # Not yet written when the server goes: a task may still claim a chunk between this
-    # read and the restart (it adopts the next one before its queue runs dry), so what
-    # is held at the cut is only known to be among these.
-    unwritten = set(CaseResult.objects.filter(run=run, status=ResultStatus.PENDING).values_list("pk", flat=True))
+    held = _held(run.pk)
     connection.close()
     started = time.monotonic()
     subprocess.run(
@@ -90,6 +87,10 @@ def test_a_run_survives_a_postgresql_restart(lab: Lab, workers: Workers) -> None
     )
     outage_s = time.monotonic() - started
     assert outage_s < 30
+    # A task may have claimed a chunk between that read and the cut (it adopts the next
+    # one before its queue runs dry). No lease can be released or renewed while the server
+    # is down, so what was held at the cut is still leased now: read it again.
+    held |= _held(run.pk)
     # Results may have been finished between reading `held` and the restart: those are fine.
     workers.drive(lambda: run_status(run) == RunStatus.COMPLETED, "the run to complete after the restart")
 
@@ -98,11 +99,11 @@ def test_a_run_survives_a_postgresql_restart(lab: Lab, workers: Workers) -> None
     assert len({(r.case_id, r.sample) for r in results}) == 48
     assert {r.status for r in results} == {ResultStatus.DONE}
     # Billing: a result's cost and tokens are its recorded attempts; a request is repeated
-    # only for a result not yet written when the connections were cut, at most one
+    # only for a result that was held when the connections were cut, at most one
     # episode's worth.
     made = requests_by_result(keys, lab.simulator.state.requests())
     for r in results:
         if made[r.pk] != len(r.attempts):
             turns = sum(1 for m in r.transcript if m.get("role") == "assistant")
-            assert r.pk in unwritten and len(r.attempts) <= made[r.pk] <= len(r.attempts) + turns, r.pk
+            assert r.pk in held and len(r.attempts) <= made[r.pk] <= len(r.attempts) + turns, r.pk
     print(f"PostgreSQL restart took {outage_s:.1f} s; {sum(made.values())} requests for 48 results")

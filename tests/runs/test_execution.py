@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -212,3 +213,52 @@ def test_a_chunk_that_failed_before_is_not_adopted(lab: Lab) -> None:
     statuses = dict(run.chunks.values_list("index", "status"))
     assert statuses == {0: ChunkStatus.DONE, 1: ChunkStatus.PENDING, 2: ChunkStatus.DONE,
                         3: ChunkStatus.DONE, 4: ChunkStatus.DONE}  # fmt: skip
+
+
+@override_settings(EVOLAB_RUN_CHUNK_SIZE=5)
+def test_a_chunk_that_cannot_be_planned_after_adoption_is_handed_back(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evolab.runs import execution
+
+    run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, use_cache=False))
+    chunks = list(run.chunks.order_by("index"))
+    plan = execution.plan_items
+
+    def plan_or_fail(run: Run, chunk_id: int) -> list[object]:
+        if chunk_id == chunks[1].pk:
+            raise RuntimeError("cannot plan")
+        return plan(run, chunk_id)  # type: ignore[return-value]
+
+    monkeypatch.setattr(execution, "plan_items", plan_or_fail)
+    with pytest.raises(RuntimeError, match="cannot plan"):
+        run_chunk(chunks[0].pk)
+    # No lease is left without a task behind it; the adopted chunk's attempt is counted.
+    assert not run.chunks.filter(status=ChunkStatus.LEASED).exists()
+    failed = RunChunk.objects.get(pk=chunks[1].pk)
+    assert (failed.status, failed.attempts, failed.last_error) == (ChunkStatus.PENDING, 1, "RuntimeError: cannot plan")
+
+
+@override_settings(EVOLAB_RUN_CHUNK_SIZE=5)
+def test_an_item_that_raises_costs_only_its_own_chunk_an_attempt(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evolab.runs import execution
+
+    run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, use_cache=False))
+    chunks = list(run.chunks.order_by("index"))
+    poisoned = set(CaseResult.objects.filter(chunk=chunks[1]).values_list("pk", flat=True))
+    run_item = execution._run_item
+
+    async def run_or_fail(item: Any, *args: Any) -> dict[str, Any]:
+        if item.result_id in poisoned:
+            raise RuntimeError("grader bug")
+        return await run_item(item, *args)
+
+    monkeypatch.setattr(execution, "_run_item", run_or_fail)
+    with pytest.raises(RuntimeError, match="grader bug"):
+        run_chunk(chunks[0].pk)
+    assert not run.chunks.filter(status=ChunkStatus.LEASED).exists()
+    first, second = RunChunk.objects.get(pk=chunks[0].pk), RunChunk.objects.get(pk=chunks[1].pk)
+    assert (second.status, second.attempts, second.last_error) == (ChunkStatus.PENDING, 1, "RuntimeError: grader bug")
+    # The first chunk did nothing wrong: done, or handed back clean (its attempt not counted).
+    assert first.status in (ChunkStatus.DONE, ChunkStatus.PENDING)
+    assert first.attempts == 0 and first.last_error == ""
