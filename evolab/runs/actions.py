@@ -333,17 +333,22 @@ def chunk_claim(chunk_id: int, *, untried_only: bool = False) -> Claim | None:
 def chunk_claim_next(run_id: int) -> Claim | None:
     """Claim the run's next chunk that nobody has tried yet, for a task that still has
     time: None when every chunk is taken, done, or was tried before."""
-    candidates = RunChunk.objects.filter(run_id=run_id, status=ChunkStatus.PENDING, attempts=0).order_by("index")
+    candidates = RunChunk.objects.filter(
+        run_id=run_id, run__status__in=ACTIVE_RUN_STATUSES, status=ChunkStatus.PENDING, attempts=0
+    ).order_by("index")
+    tried: list[int] = []
     while True:
-        # A few at a time: other workers may take some between this read and the claims
-        # (those are no longer candidates at the next read, so this ends).
+        # A few at a time: other workers may take some between this read and the claims.
+        # Those are no candidates at the next read; a round that finds the same ones again
+        # (the run stopped in between) ends the search.
         chunk_ids = list(candidates.values_list("pk", flat=True)[:4])
-        if not chunk_ids:
+        if not chunk_ids or chunk_ids == tried:
             return None
         for chunk_id in chunk_ids:
             claim = chunk_claim(chunk_id, untried_only=True)
             if claim is not None:
                 return claim
+        tried = chunk_ids
 
 
 def _chunk_fail(chunk: RunChunk, reason: str) -> None:

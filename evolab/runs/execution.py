@@ -94,23 +94,11 @@ def _adopter(run: Run, first: Claim, prefetch: dict[str, Any] | None = None) -> 
 
 
 def _execute_outputs(claim: Claim, run: Run, items: list[WorkItem], deadline: float) -> None:
-    async def main(pool: ConnectionPool) -> None:
-        judges = _JudgeClients(run, pool)
-        session = ChunkSession(
-            run,
-            claim,
-            items,
-            deadline=deadline,
-            run_item=lambda item: _run_item(item, None, judges),
-            adopt=_adopter(run, claim),
-            concurrency=OUTPUTS_CONCURRENCY,
+    event_loop().run(
+        lambda pool: _run_session(
+            pool, run, claim, items, deadline, model=None, adopt=_adopter(run, claim), concurrency=OUTPUTS_CONCURRENCY
         )
-        try:
-            await session.execute()
-        finally:
-            await _session_end(judges)
-
-    event_loop().run(main)
+    )
 
 
 def _execute_on_backend(claim: Claim, run: Run, items: list[WorkItem], deadline: float) -> None:
@@ -140,34 +128,51 @@ def _execute_on_backend(claim: Claim, run: Run, items: list[WorkItem], deadline:
             client = BackendClient(replace(config, rate_share=slots.share), limiter=asyncio.Semaphore(limit), pool=pool)
             slots.client = client
             model = CachedModel(client, client.config, lookup=_cache_lookup, known=known, enabled=run.use_cache)
-            judges = _JudgeClients(run, pool)
-            session = ChunkSession(
-                run,
-                claim,
-                items,
-                deadline=deadline,
-                run_item=lambda item: _run_item(item, model, judges),
-                adopt=_adopter(run, claim, known if run.use_cache else None),
-                concurrency=limit,
-                model=model,
-                slots=slots,
-                ttl=ttl,
+            adopt = _adopter(run, claim, known if run.use_cache else None)
+            await _run_session(
+                pool, run, claim, items, deadline, model=model, adopt=adopt, concurrency=limit, slots=slots, ttl=ttl
             )
-            try:
-                await session.execute()
-            finally:
-                await _session_end(judges)
 
         event_loop().run(main)
     finally:
         slots_release(token=token)
 
 
-async def _session_end(judges: _JudgeClients) -> None:
-    await judges.aclose()
-    # The writer thread's connection would otherwise outlive the task (and a database
-    # restart); CONN_MAX_AGE decides whether it is kept.
-    await sync_to_async(close_old_connections)()
+async def _run_session(
+    pool: ConnectionPool,
+    run: Run,
+    claim: Claim,
+    items: list[WorkItem],
+    deadline: float,
+    *,
+    model: CachedModel | None,
+    adopt: Adopt | None,
+    concurrency: int,
+    slots: Slots | None = None,
+    ttl: timedelta | None = None,
+) -> None:
+    """The task's session on this loop, with the judges its graders call; `model` None
+    grades pre-recorded outputs."""
+    judges = _JudgeClients(run, pool)
+    session = ChunkSession(
+        run,
+        claim,
+        items,
+        deadline=deadline,
+        run_item=lambda item: _run_item(item, model, judges),
+        adopt=adopt,
+        concurrency=concurrency,
+        model=model,
+        slots=slots,
+        ttl=ttl,
+    )
+    try:
+        await session.execute()
+    finally:
+        await judges.aclose()
+        # The writer thread's connection would otherwise outlive the task (and a database
+        # restart); CONN_MAX_AGE decides whether it is kept.
+        await sync_to_async(close_old_connections)()
 
 
 def _wait_for_slots(claim: Claim, *, backend_id: int, want: int, token: str, ttl: timedelta, deadline: float) -> int:

@@ -262,3 +262,13 @@ def test_an_item_that_raises_costs_only_its_own_chunk_an_attempt(lab: Lab, monke
     # The first chunk did nothing wrong: done, or handed back clean (its attempt not counted).
     assert first.status in (ChunkStatus.DONE, ChunkStatus.PENDING)
     assert first.attempts == 0 and first.last_error == ""
+
+
+def test_no_chunk_is_adopted_from_a_run_that_stopped(lab: Lab) -> None:
+    from evolab.runs.actions import chunk_claim_next
+
+    run = run_create(actor=lab.team.owner, project=lab.team.project, spec=_spec(lab, use_cache=False))
+    run_cancel(actor=lab.team.owner, run=run)
+    # Its chunks are still pending and untried, but none may be claimed: the search ends.
+    assert run.chunks.filter(status=ChunkStatus.PENDING, attempts=0).exists()
+    assert chunk_claim_next(run.pk) is None
